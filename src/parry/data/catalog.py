@@ -1,0 +1,28 @@
+"""The data sets ``load`` and ``fetch`` know by name."""
+
+from __future__ import annotations
+
+from .cifar10 import CIFAR10
+from .fashion_mnist import FASHION_MNIST
+from .mnist import MNIST
+from .spec import DatasetSpec
+
+DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, FASHION_MNIST, CIFAR10)}
+_ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
+            "cifar_10": "cifar10"}
+
+
+def dataset_names() -> list[str]:
+    """The valid data set names."""
+    return list(DATASETS)
+
+
+def get_spec(name: str) -> DatasetSpec:
+    """The spec of data set ``name`` (case-insensitive); ValueError listing the valid names otherwise."""
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a data set name (str), got {type(name).__name__}")
+    key = name.strip().lower()
+    key = _ALIASES.get(key, key)
+    if key not in DATASETS:
+        raise ValueError(f"name: unknown data set {name!r}; valid names: {', '.join(DATASETS)}")
+    return DATASETS[key]
