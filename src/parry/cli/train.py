@@ -1,0 +1,109 @@
+"""``parry train``: train a zoo architecture on a data set and save a checkpoint."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+
+from parry import data
+from parry.cli.options import data_root_option, device_option, mirror_option, resolve_device
+from parry.data.errors import DataError
+from parry.zoo.checkpoint import save_checkpoint
+from parry.zoo.registry import ARCHITECTURES, DATASET_INFO, make_classifier
+from parry.zoo.trainer import OPTIMIZERS, SCHEDULES, evaluate_accuracy, train_classifier
+
+
+@click.command("train")
+@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), required=True,
+              help="Architecture from the zoo.")
+@click.option("--dataset", type=click.Choice(list(DATASET_INFO)), default="mnist", show_default=True,
+              help="Data set to train and test on.")
+@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
+              help="Passes over the training set.")
+@click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
+              help="Training batch size.")
+@click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
+              help="Optimiser.")
+@click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=0.01, show_default=True,
+              help="Base learning rate.")
+@click.option("--momentum", type=click.FloatRange(0, 1, max_open=True), default=0.9, show_default=True,
+              help="SGD momentum (ignored by Adam).")
+@click.option("--weight-decay", type=click.FloatRange(min=0), default=0.0, show_default=True,
+              help="L2 weight decay.")
+@click.option("--schedule", type=click.Choice(SCHEDULES), default="cosine", show_default=True,
+              help="Per-step learning-rate schedule (step: x0.1 at 50% and 75% of the steps).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Seed of the initialisation, shuffling and dropout.")
+@click.option("--limit", type=click.IntRange(min=2), default=None,
+              help="Train on N images spread evenly over the training set (default: all).")
+@device_option
+@data_root_option
+@mirror_option
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Checkpoint stem; writes STEM.safetensors and STEM.json "
+                   "[default: runs/<arch>-<dataset>-seed<seed>].")
+@click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
+def train(arch: str, dataset: str, epochs: int, batch_size: int, optimizer: str, lr: float,
+          momentum: float, weight_decay: float, schedule: str, seed: int, limit: int | None,
+          device: str, data_root: str | None, mirror: str | None, out: Path | None,
+          no_progress: bool) -> None:
+    """Train ARCH on DATASET with cross-entropy, measure clean test accuracy on the whole
+    test split, and save a checkpoint (safetensors + JSON sidecar)."""
+    device = str(resolve_device(device))
+    out = out if out is not None else Path("runs") / f"{arch}-{dataset}-seed{seed}"
+    try:
+        classifier = make_classifier(arch, dataset)  # fails fast, before any download
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    try:
+        train_set = data.load(dataset, "train", root=data_root, mirror=mirror)
+        test_set = data.load(dataset, "test", root=data_root, mirror=mirror)
+    except DataError as exc:
+        raise click.ClickException(f"cannot load {dataset}: {exc}") from exc
+    if limit is not None:
+        if limit > len(train_set):
+            raise click.BadParameter(f"{limit} exceeds the {len(train_set)} training images", param_hint="--limit")
+        train_set = train_set.spread(limit)
+
+    data_shape = tuple(getattr(train_set, "input_shape", classifier.input_shape))
+    if data_shape != classifier.input_shape:
+        raise click.ClickException(f"{dataset} images have shape {data_shape}, "
+                                   f"the classifier expects {classifier.input_shape}")
+    source = {"name": getattr(train_set, "name", dataset), "note": getattr(train_set, "note", "")}
+    try:
+        history = train_classifier(
+            classifier, train_set, epochs=epochs, batch_size=batch_size, optimizer=optimizer, lr=lr,
+            momentum=momentum, weight_decay=weight_decay, schedule=schedule, seed=seed, device=device,
+            progress=not no_progress,
+            log=lambda r: click.echo(f"epoch {r['epoch']}/{epochs}  loss {r['loss']:.4f}  "
+                                     f"train acc {r['accuracy']:.4f}  {r['time_s']:.1f}s"),
+        )
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from exc
+    t0 = time.perf_counter()
+    test_accuracy = evaluate_accuracy(classifier, test_set, device=device)
+    eval_time = time.perf_counter() - t0
+
+    recipe = {"arch": arch, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
+              "optimizer": optimizer, "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
+              "schedule": schedule, "seed": seed, "limit": limit, "device": device,
+              "data_root": data_root, "mirror": mirror,
+              "objective": "cross-entropy"}
+    metrics = {"test_accuracy": test_accuracy, "test_points": len(test_set),
+               "train_points": len(train_set), "train_loss": history["loss"][-1],
+               "train_accuracy": history["accuracy"][-1], "steps": history["steps"],
+               "train_time_s": round(history["wall_time_s"], 3), "eval_time_s": round(eval_time, 3),
+               "history": {"loss": history["loss"], "accuracy": history["accuracy"]}, "data": source}
+    weights = save_checkpoint(out, classifier.cpu(), architecture=arch, arch_kwargs={}, dataset=dataset,
+                              recipe=recipe, metrics=metrics)
+    n_params = sum(p.numel() for p in classifier.parameters())
+    click.echo(f"{arch} ({n_params:,} parameters) on {source['name']}: "
+               f"{len(train_set)} training images, {epochs} epoch(s), {history['steps']} steps, "
+               f"{history['wall_time_s']:.1f}s on {device}")
+    if source["note"]:
+        click.echo(f"note: {source['note']}")
+    click.echo(f"train loss {metrics['train_loss']:.4f}, train accuracy {metrics['train_accuracy']:.4f}")
+    click.echo(f"clean test accuracy {test_accuracy:.4f} on all {len(test_set)} test images")
+    click.echo(f"checkpoint: {weights} (+ {weights.with_suffix('.json').name})")
