@@ -17,14 +17,17 @@ ATTACKS: dict[str, type[Attack]] = {
 }
 
 
-def make_attack(name: str, eps: float, norm: str = "linf", **options: Any) -> Attack:
-    """Build the attack ``name``; options it does not take (e.g. steps for FGSM) are refused."""
+def make_attack(name: str, eps: float, norm: str = "linf", *, strict: bool = True, **options: Any) -> Attack:
+    """Build the attack ``name``; options it does not take (e.g. steps for FGSM) are refused,
+    or dropped when ``strict`` is False (a command line's shared options)."""
     if name not in ATTACKS:
         raise ValueError(f"attack: unknown attack {name!r}; expected one of {sorted(ATTACKS)}")
     cls = ATTACKS[name]
     accepted = inspect.signature(cls.__init__).parameters
     given = {k: v for k, v in options.items() if v is not None}
     unknown = sorted(set(given) - set(accepted))
-    if unknown:
+    if not strict:
+        given = {k: v for k, v in given.items() if k in accepted}
+    elif unknown:
         raise ValueError(f"attack: {name} does not take the option(s) {unknown}")
     return cls(eps, norm, **given)

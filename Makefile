@@ -1,0 +1,36 @@
+# The two commands of the README: `make demo` and `make test`. Both set everything up.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# Use the read-only data copies beside the repository when they exist (no download).
+SHARED_DATA := $(abspath ../shared/data)
+ifneq ($(wildcard $(SHARED_DATA)/mnist),)
+export PARRY_MIRROR ?= file://$(SHARED_DATA)
+endif
+
+.PHONY: install demo test bench clean
+
+install: $(STAMP)
+
+# torch==2.13.0 first: it is the CPU build on these machines, so the project's `torch>=2.1`
+# is already satisfied and nothing pulls a multi-gigabyte CUDA build.
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/parry demo
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+bench: $(STAMP)
+	bash benchmarks/setup_peers.sh
+	benchmarks/.venv-peers/bin/python benchmarks/pgd_throughput.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache
