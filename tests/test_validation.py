@@ -39,6 +39,8 @@ BAD_CALLS = [
     ("empty batch", lambda: PGD(0.1)(_clf, _x[:0], _y[:0]), "x: the batch is empty"),
     ("negative eps", lambda: PGD(-0.1), "eps: must be finite and >= 0"),
     ("nan eps", lambda: FGSM(float("nan")), "eps"),
+    ("infinite eps", lambda: PGD(float("inf")), "eps: must be finite"),
+    ("missing eps", lambda: PGD(None), "eps: PGD needs a radius"),
     ("string eps", lambda: PGD("0.3"), "eps"),
     ("unknown norm", lambda: PGD(0.1, norm="l3"), "norm: unknown norm"),
     ("norm unsupported by attack", lambda: MIFGSM(0.1, norm="l1"), "norm: MIFGSM supports"),

@@ -28,6 +28,7 @@ class AttackResult:
         threat: the threat model; ``attack``/``params``: the attack's name and parameters.
         queries: images passed through the model during the call (forward passes x batch).
         steps: iterations the attack ran; ``time_s``: wall time of the call in seconds.
+        sample_queries: per-sample model queries, for attacks that count them (black box).
     """
 
     adv: Tensor
@@ -43,6 +44,7 @@ class AttackResult:
     queries: int = 0
     steps: int = 0
     time_s: float = 0.0
+    sample_queries: Tensor | None = None
 
     @staticmethod
     def perturbation_norms(adv: Tensor, x: Tensor) -> dict[str, Tensor]:
@@ -89,6 +91,7 @@ class AttackResult:
             threat=ThreatModel(first.threat.norm, eps, first.threat.bounds), attack=first.attack,
             params=dict(first.params), queries=sum(r.queries for r in results),
             steps=max(r.steps for r in results), time_s=sum(r.time_s for r in results),
+            sample_queries=None if first.sample_queries is None else cat("sample_queries"),
         )
 
     def to(self, device: torch.device | str) -> "AttackResult":
@@ -100,4 +103,5 @@ class AttackResult:
             success=move(self.success), norms={k: move(v) for k, v in self.norms.items()},
             threat=self.threat, attack=self.attack, params=dict(self.params),
             queries=self.queries, steps=self.steps, time_s=self.time_s,
+            sample_queries=move(self.sample_queries),
         )

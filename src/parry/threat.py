@@ -31,8 +31,8 @@ def canonical_norm(norm: object) -> str:
     return _ALIASES[key]
 
 
-def check_eps(eps: Eps, name: str = "eps") -> Eps:
-    """Validate a radius: a finite float >= 0, or a 1-D tensor of them."""
+def check_eps(eps: Eps, name: str = "eps", allow_inf: bool = False) -> Eps:
+    """Validate a radius: a finite float >= 0 (inf too when ``allow_inf``), or a 1-D tensor of them."""
     if isinstance(eps, bool):
         raise TypeError(f"{name}: expected a number or a tensor, got a bool")
     if isinstance(eps, Tensor):
@@ -45,7 +45,7 @@ def check_eps(eps: Eps, name: str = "eps") -> Eps:
     if not isinstance(eps, (int, float)):
         raise TypeError(f"{name}: expected a number or a tensor, got {type(eps).__name__}")
     eps = float(eps)
-    if not eps >= 0 or eps == float("inf"):
+    if not eps >= 0 or (eps == float("inf") and not allow_inf):
         raise ValueError(f"{name}: must be finite and >= 0, got {eps}")
     return eps
 
@@ -90,13 +90,14 @@ class ThreatModel:
 
     Args:
         norm: 'linf', 'l2' or 'l1' (also 'inf', 2, 1, float('inf')).
-        eps: radius in input (pixel) space; a float or a 1-D tensor with one radius per sample.
+        eps: radius in input (pixel) space; a float or a 1-D tensor with one radius per sample;
+            ``float('inf')`` leaves only the box (minimum-norm attacks).
         bounds: (low, high) of valid inputs, default (0, 1).
     """
 
     def __init__(self, norm: object, eps: Eps, bounds: tuple[float, float] = (0.0, 1.0)) -> None:
         self.norm = canonical_norm(norm)
-        self.eps = check_eps(eps)
+        self.eps = check_eps(eps, allow_inf=True)
         low, high = (float(b) for b in bounds)
         if not low < high:
             raise ValueError(f"bounds: low must be < high, got {bounds}")
@@ -151,6 +152,8 @@ class ThreatModel:
     def random_init(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """A point drawn uniformly from the eps-ball around ``x``, clipped to the bounds."""
         eps = self.eps_tensor(x)
+        if not bool(torch.isfinite(eps).all()):
+            raise ValueError("eps: a random start needs a finite radius")
         shape, dim = x.shape, x[0].numel()
         kw = {"device": x.device, "dtype": x.dtype, "generator": generator}
         if self.norm == "linf":

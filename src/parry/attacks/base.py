@@ -36,6 +36,7 @@ class RunContext:
     early_stop: bool
     generator: torch.Generator | None
     steps: int = 0  # set by run(): iterations performed
+    sample_queries: Tensor | None = None  # set by run() of query-counting attacks: per-sample model queries
 
 
 class Attack(ABC):
@@ -44,7 +45,8 @@ class Attack(ABC):
     Configure once, call many times: ``result = PGD(eps=0.3, steps=40)(model, x, y)``.
 
     Args:
-        eps: radius of the threat model in input space (float, or one per sample).
+        eps: radius of the threat model in input space (float, or one per sample). Minimum-norm
+            attacks (``requires_eps = False``) accept None: no bound but the input box.
         norm: 'linf', 'l2' or 'l1' (restricted by the subclass's ``norms``).
         early_stop: evaluation mode (default): points already adversarial are left
             alone and a point is frozen as soon as it is adversarial (AutoAttack's rule).
@@ -55,13 +57,16 @@ class Attack(ABC):
 
     name: ClassVar[str] = "attack"
     norms: ClassVar[tuple[str, ...]] = ("linf", "l2", "l1")
+    requires_eps: ClassVar[bool] = True
 
-    def __init__(self, eps: Eps, norm: object = "linf", *, early_stop: bool = True,
+    def __init__(self, eps: Eps | None, norm: object = "linf", *, early_stop: bool = True,
                  seed: int | None = None) -> None:
         self.norm = canonical_norm(norm)
         if self.norm not in self.norms:
             raise ValueError(f"norm: {type(self).__name__} supports {self.norms}, got {norm!r}")
-        self.eps = check_eps(eps)
+        if eps is None and self.requires_eps:
+            raise ValueError(f"eps: {type(self).__name__} needs a radius")
+        self.eps = float("inf") if eps is None else check_eps(eps)
         if not isinstance(early_stop, bool):
             raise TypeError(f"early_stop: expected a bool, got {early_stop!r}")
         if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
@@ -122,13 +127,17 @@ class Attack(ABC):
         with clf.attack_mode(), torch.no_grad():
             adv_pred = clf(adv).argmax(dim=1)
         success = adv_pred == target if target is not None else adv_pred != y
+        sample_queries = None
+        if ctx.sample_queries is not None:
+            sample_queries = torch.zeros(x.shape[0], dtype=torch.int64, device=x.device)
+            sample_queries[index] = ctx.sample_queries.to(device=x.device, dtype=torch.int64)
         if x.device.type == "cuda":
             torch.cuda.synchronize(x.device)
         return AttackResult(
             adv=adv, y=y, target=target, clean_pred=clean_pred, adv_pred=adv_pred, success=success,
             norms=AttackResult.perturbation_norms(adv, x), threat=threat, attack=type(self).__name__,
             params=self.params(), queries=clf.queries - queries_before, steps=ctx.steps,
-            time_s=time.perf_counter() - start,
+            time_s=time.perf_counter() - start, sample_queries=sample_queries,
         )
 
     def generate(self, model: nn.Module, x: Tensor, y: Tensor, *,
