@@ -16,10 +16,16 @@ install: $(STAMP)
 
 # torch==2.13.0 first: it is the CPU build on these machines, so the project's `torch>=2.1`
 # is already satisfied and nothing pulls a multi-gigabyte CUDA build.
-$(STAMP): pyproject.toml
+# The reference libraries of the agreement tests are optional: where they cannot be
+# installed, those tests skip and say so.
+$(STAMP): pyproject.toml tests/requirements-reference.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
+	echo torch==2.13.0 > $(VENV)/torch-pin.txt
 	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -c $(VENV)/torch-pin.txt -r tests/requirements-reference.txt \
+		&& $(BIN)/pip install --quiet --no-deps torchattacks==3.5.1 \
+		|| echo "reference libraries not installed: the agreement tests will skip"
 	touch $(STAMP)
 
 demo: $(STAMP)

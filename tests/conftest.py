@@ -73,3 +73,11 @@ def mnist_cnn(mnist_train):
 def mnist_points(mnist_test):
     """500 MNIST test points spread over the test set, as float tensors (x, y)."""
     return mnist_test.spread(500).tensors()
+
+
+@pytest.fixture(scope="session")
+def robust_mnist_cnn(mnist_train):
+    """A LeNet adversarially trained with FGSM-RS at Linf 0.3 (see tests/robust_model.py), cached on disk."""
+    from robust_model import robust_lenet
+
+    return robust_lenet(mnist_train)

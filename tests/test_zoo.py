@@ -18,6 +18,7 @@ from parry.zoo import (ARCHITECTURES, CheckpointError, build, evaluate_accuracy,
 
 PARAMS = {  # exact parameter counts with the default arguments (10 classes)
     "madry-mnist": ("mnist", 3_274_634),
+    "lenet": ("mnist", 80_202),
     "small-cnn": ("mnist", 312_202),
     "cifar-cnn": ("cifar10", 815_018),
     "preact-resnet18": ("cifar10", 11_172_170),

@@ -10,12 +10,14 @@ from torch import nn
 
 from parry.classifier import Classifier
 from parry.zoo.cifar_cnn import CifarCNN
+from parry.zoo.lenet import LeNet
 from parry.zoo.madry_mnist import MadryMNISTCNN
 from parry.zoo.preact_resnet import PreActResNet18
 from parry.zoo.small_cnn import SmallCNN
 
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "madry-mnist": MadryMNISTCNN,
+    "lenet": LeNet,
     "small-cnn": SmallCNN,
     "cifar-cnn": CifarCNN,
     "preact-resnet18": PreActResNet18,

@@ -1,0 +1,1 @@
+"""Adaptive wrappers for attacking defences end to end: EOT and BPDA."""

@@ -1,0 +1,1 @@
+"""Black-box attacks: score-based (model outputs only, no gradients) and transfer."""

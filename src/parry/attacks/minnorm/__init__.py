@@ -1,0 +1,1 @@
+"""Minimum-norm attacks: the smallest perturbation that changes the decision, per sample."""
