@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from parry.threat import ThreatModel, canonical_norm, flat_norm, project_l1_ball
 
-norms = st.sampled_from(["linf", "l2", "l1"])
+norms = st.sampled_from(["linf", "l2", "l1", "l0"])
 dtypes = st.sampled_from([torch.float32, torch.float64])
 shapes = st.sampled_from([(3, 5), (2, 1, 4, 4), (4, 3, 2, 2), (1, 2, 3, 4, 2)])
 eps_values = st.floats(min_value=0.0, max_value=3.0, allow_nan=False)
@@ -68,6 +68,12 @@ def test_l1_projection_is_the_closest_point_among_random_feasible_points():
         assert float((q - v).norm()) >= best - 1e-6
 
 
+def test_l0_projection_keeps_the_largest_coordinates():
+    delta = torch.tensor([[0.1, -0.5, 0.3, 0.0, -0.2]])
+    proj = ThreatModel("l0", 2.0, bounds=(-1, 1)).project(delta, torch.zeros_like(delta))
+    assert torch.equal(proj, torch.tensor([[0.0, -0.5, 0.3, 0.0, 0.0]]))
+
+
 @pytest.mark.parametrize("norm,bad", [("l3", "norm"), ("", "norm"), (True, "norm")])
 def test_unknown_norm_is_refused(norm, bad):
     with pytest.raises(ValueError, match=bad):
@@ -97,7 +103,7 @@ def test_norm_aliases():
 def test_infinite_eps_leaves_only_the_box():
     x = torch.full((2, 1, 3, 3), 0.5)
     far = x + torch.randn(2, 1, 3, 3) * 3
-    for norm in ("linf", "l2", "l1"):
+    for norm in ("linf", "l2", "l1", "l0"):
         threat = ThreatModel(norm, float("inf"))
         assert torch.equal(threat.project(far, x), far.clamp(0, 1))
         with pytest.raises(ValueError, match="finite radius"):

@@ -15,14 +15,15 @@ from typing import Union
 import torch
 from torch import Tensor
 
-NORMS = ("linf", "l2", "l1")
-_ALIASES = {"linf": "linf", "inf": "linf", "l_inf": "linf", "l2": "l2", "2": "l2", "l1": "l1", "1": "l1"}
+NORMS = ("linf", "l2", "l1", "l0")
+_ALIASES = {"linf": "linf", "inf": "linf", "l_inf": "linf", "l2": "l2", "2": "l2", "l1": "l1", "1": "l1",
+            "l0": "l0", "0": "l0"}
 
 Eps = Union[float, Tensor]
 
 
 def canonical_norm(norm: object) -> str:
-    """Return 'linf', 'l2' or 'l1' for the accepted spellings of a norm."""
+    """Return 'linf', 'l2', 'l1' or 'l0' for the accepted spellings of a norm."""
     if norm == float("inf"):
         return "linf"
     key = str(norm).lower()
@@ -85,11 +86,20 @@ def project_l1_ball(delta: Tensor, eps: Tensor) -> Tensor:
     return projected.view_as(delta)
 
 
+def project_l0_ball(delta: Tensor, eps: Tensor) -> Tensor:
+    """Keep the ``floor(eps)`` largest-magnitude coordinates of each sample, zero the rest."""
+    flat = delta.flatten(1)
+    k = eps.floor().clamp(0, flat.shape[1]).to(torch.int64)
+    ranks = flat.abs().argsort(dim=1, descending=True).argsort(dim=1)
+    return (flat * (ranks < k[:, None])).view_as(delta)
+
+
 class ThreatModel:
     """An Lp ball of radius ``eps`` around each input, inside ``bounds``.
 
     Args:
-        norm: 'linf', 'l2' or 'l1' (also 'inf', 2, 1, float('inf')).
+        norm: 'linf', 'l2', 'l1' or 'l0' (also 'inf', 2, 1, 0, float('inf')); for L0, eps
+            counts the coordinates allowed to change.
         eps: radius in input (pixel) space; a float or a 1-D tensor with one radius per sample;
             ``float('inf')`` leaves only the box (minimum-norm attacks).
         bounds: (low, high) of valid inputs, default (0, 1).
@@ -145,8 +155,10 @@ class ThreatModel:
             norms = flat_norm(delta, "l2")
             factor = torch.where(norms > eps, eps / norms.clamp_min(1e-12), torch.ones_like(norms))
             delta = delta * _per_sample(factor, x)
-        else:
+        elif self.norm == "l1":
             delta = project_l1_ball(delta, eps)
+        else:
+            delta = project_l0_ball(delta, eps)
         return self.clip(x + delta)
 
     def random_init(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
@@ -163,6 +175,9 @@ class ThreatModel:
             direction = direction / _per_sample(flat_norm(direction, "l2").clamp_min(1e-12), x)
             radius = torch.rand(shape[0], **kw) ** (1.0 / dim) * eps
             delta = direction * _per_sample(radius, x)
+        elif self.norm == "l0":
+            support = project_l0_ball(torch.rand(shape, **kw) + 1, eps) != 0  # floor(eps) random coordinates
+            delta = (torch.rand(shape, **kw) * 2 - 1) * support
         else:
             # Uniform in the L1 ball: normalised exponentials with a slack coordinate, random signs.
             exp = -torch.log(torch.rand((shape[0], dim + 1), **kw).clamp_min(1e-20))
