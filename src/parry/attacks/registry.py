@@ -6,7 +6,7 @@ import inspect
 from typing import Any
 
 from .base import Attack
-from .gradient import BIM, FGSM, MIFGSM, PGD, FGSMRandomStart
+from .gradient import APGD, APGDT, BIM, FGSM, MIFGSM, PGD, FGSMRandomStart
 
 ATTACKS: dict[str, type[Attack]] = {
     "fgsm": FGSM,
@@ -14,6 +14,8 @@ ATTACKS: dict[str, type[Attack]] = {
     "bim": BIM,
     "pgd": PGD,
     "mi-fgsm": MIFGSM,
+    "apgd": APGD,
+    "apgd-t": APGDT,
 }
 
 

@@ -3,7 +3,7 @@
 - Linf: ``sign(g)``; L2: ``g / ||g||_2``.
 - L1: the sparse step of Tramer & Boneh ("Adversarial Training and Robustness for
   Multiple Perturbations", NeurIPS 2019, SLIDE), with the coordinates that would push
-  against the box bounds masked out as in Croce & Hein (ICCV 2021): the sign of the
+  against the box bounds masked out as in Croce & Hein (ICML 2021): the sign of the
   gradient on its top-(100 - q) % coordinates, scaled to unit L1 norm.
 """
 
