@@ -44,8 +44,10 @@ def test_targeted_attacks_reach_the_target(mnist_cnn, mnist_points):
     target = (y + torch.randint(1, 10, (100,), generator=g)) % 10  # a random other class
     # Radii at which this briefly trained CNN has (nearly) every target within reach;
     # a bare PyTorch PGD loop reaches the same success rates on these points.
-    for attack in (PGD(0.4, steps=100, seed=0), PGD(6.0, norm="l2", steps=100, seed=0),
-                   PGD(60.0, norm="l1", steps=200, l1_sparsity=0.95, seed=0), MIFGSM(0.4, steps=40)):
+    # MI-FGSM (no random start, fixed step) is the weakest of the four.
+    for attack, least in ((PGD(0.4, steps=100, seed=0), 0.95), (PGD(6.0, norm="l2", steps=100, seed=0), 0.95),
+                          (PGD(60.0, norm="l1", steps=200, l1_sparsity=0.95, seed=0), 0.95),
+                          (MIFGSM(0.4, steps=40), 0.9)):
         result = attack(mnist_cnn, x, y, target=target)
-        assert float(result.success.float().mean()) >= 0.95, type(attack).__name__
+        assert float(result.success.float().mean()) >= least, type(attack).__name__
         assert bool(result.threat.contains(result.adv, x).all())

@@ -8,7 +8,6 @@ from .. import __version__
 from .attack import attack
 from .data import data
 from .demo import demo
-from .evaluate import evaluate
 from .train import train
 
 
@@ -18,5 +17,5 @@ def main() -> None:
     """Parry: attacks, defences and honest robustness evaluation for PyTorch classifiers."""
 
 
-for command in (data, train, attack, evaluate, demo):
+for command in (data, train, attack, demo):
     main.add_command(command)
