@@ -4,12 +4,14 @@ import json
 
 from click.testing import CliRunner
 
+from parry.attacks.autoattack import autoattack
 from parry.cli import main
+from parry.zoo import save_checkpoint
 
 
 def test_help_on_every_command():
     runner = CliRunner()
-    for args in ([], ["data"], ["data", "fetch"], ["train"], ["attack"], ["demo"]):
+    for args in ([], ["data"], ["data", "fetch"], ["train"], ["attack"], ["evaluate"], ["demo"]):
         result = runner.invoke(main, [*args, "--help"])
         assert result.exit_code == 0 and "Usage" in result.output, args
 
@@ -57,3 +59,34 @@ def test_demo_on_a_small_budget_writes_its_report(tmp_path, data_root, mirror_ur
     assert len(report["rows"]) == 6 and report["evaluation"]["points"] == 50
     assert (tmp_path / "demo" / "results.md").read_text().startswith("# Parry demo")
     assert (tmp_path / "demo" / "madry-mnist.safetensors").exists()
+
+
+def test_evaluate_prints_the_stage_table_writes_json_and_resumes(tmp_path, robust_mnist_cnn, mnist_test,
+                                                                  data_root, mirror_url, monkeypatch):
+    if mirror_url:
+        monkeypatch.setenv("PARRY_OFFLINE", "1")
+    ckpt = save_checkpoint(tmp_path / "lenet", robust_mnist_cnn, architecture="lenet", arch_kwargs={},
+                           dataset="mnist", recipe={}, metrics={})
+    runner = CliRunner()
+    common = ["--model", str(ckpt), "--preset", "fast", "--eps", "0.3", "-n", "40", "--batch-size", "20",
+              "--device", "cpu", "--data-root", str(data_root), "--no-progress",
+              *(["--mirror", mirror_url] if mirror_url else [])]
+    out, state = tmp_path / "eval.json", tmp_path / "eval.state"
+    result = runner.invoke(main, ["evaluate", *common, "--out", str(out), "--state", str(state)])
+    assert result.exit_code == 0, result.output
+    assert "| apgd-ce |" in result.output and "| apgd-t |" in result.output and "preset fast" in result.output
+    report = json.loads(out.read_text())
+    stages = [row["stage"] for row in report["table"]]
+    assert stages == ["clean", "apgd-ce", "apgd-t"]
+    accuracies = [row["accuracy"] for row in report["table"]]
+    assert accuracies == sorted(accuracies, reverse=True) and report["robust_accuracy"] == accuracies[-1]
+    # the same ensemble from Python on the same points gives the same number
+    x, y = mnist_test.spread(40).tensors()
+    direct = autoattack(0.3, "linf", preset="fast", seed=0, batch_size=20)(robust_mnist_cnn, x, y, progress=False)
+    assert direct.robust_accuracy == report["robust_accuracy"]
+    # a second run with the finished state file reads it back instead of attacking again
+    again = runner.invoke(main, ["evaluate", *common, "--out", str(out), "--state", str(state)])
+    assert again.exit_code == 0, again.output
+    assert json.loads(out.read_text())["robust_accuracy"] == report["robust_accuracy"]
+    subset = runner.invoke(main, ["evaluate", *common, "--attacks", "apgd-ce,nope"])
+    assert subset.exit_code != 0 and "nope" in subset.output

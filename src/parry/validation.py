@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
@@ -82,3 +84,22 @@ def check_nonneg_float(value: object, name: str, allow_none: bool = False) -> fl
     if not (value >= 0 and value != float("inf")):
         raise ValueError(f"{name}: must be finite and >= 0, got {value}")
     return value
+
+
+def check_positive_float(value: object, name: str, allow_none: bool = False) -> float | None:
+    """A finite float > 0 (or None when allowed); bools are refused."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{name}: expected a number, got {value!r}")
+    value = float(value)
+    if not (value > 0 and math.isfinite(value)):
+        raise ValueError(f"{name}: must be finite and > 0, got {value}")
+    return value
+
+
+def check_fraction(value: object, name: str) -> float:
+    """A float in the open interval (0, 1)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 < float(value) < 1.0:
+        raise ValueError(f"{name}: must lie in (0, 1), got {value!r}")
+    return float(value)

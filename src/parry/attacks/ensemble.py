@@ -55,7 +55,7 @@ class EnsembleResult:
 
     @property
     def robust_accuracy(self) -> float:
-        return float(self.result.robust.float().mean())
+        return int(self.result.robust.sum()) / len(self.result)  # exact: the table's count / n
 
     def table(self) -> list[dict[str, Any]]:
         """Rows: clean, then each stage with the robust accuracy after it and its 95 % interval."""

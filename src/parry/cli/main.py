@@ -8,6 +8,7 @@ from .. import __version__
 from .attack import attack
 from .data import data
 from .demo import demo
+from .evaluate import evaluate
 from .train import train
 
 
@@ -17,5 +18,5 @@ def main() -> None:
     """Parry: attacks, defences and honest robustness evaluation for PyTorch classifiers."""
 
 
-for command in (data, train, attack, demo):
+for command in (data, train, attack, evaluate, demo):
     main.add_command(command)
