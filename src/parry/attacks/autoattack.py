@@ -38,8 +38,9 @@ def autoattack(eps: float, norm: str = "linf", *, preset: str = "standard", seed
                batch_size: int = 500) -> AttackEnsemble:
     """The AutoAttack ensemble for ``preset`` ('standard' or 'fast') at radius ``eps``.
 
-    For L1 (where FAB-T and Square have no L1 version here) the standard preset runs
-    APGD-CE and APGD-T, as the paper's L1 extension does.
+    For L1 the standard preset runs APGD-CE, APGD-T and FAB-T: Square has no L1 version
+    here. (The reference implementation's L1 version also differs in its budgets: 5
+    restarts of APGD-CE, 5 target classes and larger initial radii; not reproduced.)
     """
     if preset not in PRESETS:
         raise ValueError(f"preset: unknown preset {preset!r}; expected one of {PRESETS}")
