@@ -17,7 +17,7 @@ install: $(STAMP)
 # torch==2.13.0 first: it is the CPU build on these machines, so the project's `torch>=2.1`
 # is already satisfied and nothing pulls a multi-gigabyte CUDA build.
 # The reference libraries of the agreement tests are optional: where they cannot be
-# installed, those tests skip and say so.
+# installed, those tests skip and say so. So is Chromium (apt, only as root), for the report's browser test.
 $(STAMP): pyproject.toml tests/requirements-reference.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet torch==2.13.0
@@ -26,6 +26,9 @@ $(STAMP): pyproject.toml tests/requirements-reference.txt
 	$(BIN)/pip install --quiet -c $(VENV)/torch-pin.txt -r tests/requirements-reference.txt \
 		&& $(BIN)/pip install --quiet --no-deps torchattacks==3.5.1 \
 		|| echo "reference libraries not installed: the agreement tests will skip"
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && ! command -v chromium >/dev/null; then \
+		{ apt-get install -y -qq chromium || { apt-get update -qq && apt-get install -y -qq chromium; }; } \
+		>/dev/null 2>&1 || echo "chromium not installed: the report's browser test will skip"; fi
 	touch $(STAMP)
 
 demo: $(STAMP)
