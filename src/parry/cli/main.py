@@ -9,6 +9,7 @@ from .attack import attack
 from .data import data
 from .demo import demo
 from .evaluate import evaluate
+from .runs import runs
 from .train import train
 
 
@@ -18,5 +19,5 @@ def main() -> None:
     """Parry: attacks, defences and honest robustness evaluation for PyTorch classifiers."""
 
 
-for command in (data, train, attack, evaluate, demo):
+for command in (data, train, attack, evaluate, runs, demo):
     main.add_command(command)

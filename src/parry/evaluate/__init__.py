@@ -1,5 +1,22 @@
-"""Evaluation: running attacks over data sets and reporting the figures."""
+"""Evaluation: running attacks over data sets, the results store, the benchmark runner and its tables."""
 
 from .attack_table import AttackSpec, attack_in_batches, evaluate_attacks, rows_to_markdown
+from .markdown import matrix_to_markdown, to_markdown
+from .model_spec import ModelSpec
+from .outcomes import OutcomeBatch, Outcomes
+from .points import EvalPoints
+from .runner import GridRun, run_grid
+from .schema import SCHEMA_VERSION, StoreError
+from .specs import GridAttack, ThreatSpec
+from .store import DEFAULT_STORE, ResultsStore, UnitKey, UnitRecord
+from .tables import (accuracy_table, cross_dataset_transfer, norm_table, recipe_generalisation, robustness_curves,
+                     transfer_matrix, transfer_table, worst_case_points, worst_case_table)
+from .transfer_runner import run_transfers
 
-__all__ = ["AttackSpec", "attack_in_batches", "evaluate_attacks", "rows_to_markdown"]
+__all__ = [
+    "DEFAULT_STORE", "SCHEMA_VERSION", "AttackSpec", "EvalPoints", "GridAttack", "GridRun", "ModelSpec",
+    "OutcomeBatch", "Outcomes", "ResultsStore", "StoreError", "ThreatSpec", "UnitKey", "UnitRecord",
+    "accuracy_table", "attack_in_batches", "cross_dataset_transfer", "evaluate_attacks", "matrix_to_markdown",
+    "norm_table", "recipe_generalisation", "robustness_curves", "rows_to_markdown", "run_grid", "run_transfers",
+    "to_markdown", "transfer_matrix", "transfer_table", "worst_case_points", "worst_case_table",
+]
