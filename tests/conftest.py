@@ -84,3 +84,11 @@ def robust_mnist_cnn(mnist_train):
     from robust_model import robust_lenet
 
     return robust_lenet(mnist_train)
+
+
+@pytest.fixture(scope="session")
+def pgd_mnist_cnn(mnist_train):
+    """A LeNet adversarially trained with PGD-5 at Linf 0.3 (see tests/pgd_model.py), cached on disk."""
+    from pgd_model import pgd_lenet
+
+    return pgd_lenet(mnist_train)
