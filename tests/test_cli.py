@@ -59,6 +59,16 @@ def test_demo_on_a_small_budget_writes_its_report(tmp_path, data_root, mirror_ur
     assert len(report["rows"]) == 6 and report["evaluation"]["points"] == 50
     assert (tmp_path / "demo" / "results.md").read_text().startswith("# Parry demo")
     assert (tmp_path / "demo" / "madry-mnist.safetensors").exists()
+    # the demo ends with the HTML report of its run in the results store
+    index = tmp_path / "demo" / "report" / "index.html"
+    assert f"report: {index}" in result.output and (tmp_path / "demo" / "results.sqlite").exists()
+    html = index.read_text()
+    for table in ('id="model-table"', 'id="attack-table"', 'id="curve-table"', 'id="gallery"'):
+        assert table in html, table
+    pgd = next(r for r in report["rows"] if r["attack"] == "PGD-5" and r["threat"]["eps"] == 0.3)
+    assert f"{100 * pgd['robust_accuracy']:.2f}" in html
+    assert (tmp_path / "demo" / "report" / "summary.md").read_text().startswith("# Parry demo")
+    assert (tmp_path / "demo" / "report" / "leaderboard.html").exists()
 
 
 def test_evaluate_prints_the_stage_table_writes_json_and_resumes(tmp_path, robust_mnist_cnn, mnist_test,
@@ -90,3 +100,48 @@ def test_evaluate_prints_the_stage_table_writes_json_and_resumes(tmp_path, robus
     assert json.loads(out.read_text())["robust_accuracy"] == report["robust_accuracy"]
     subset = runner.invoke(main, ["evaluate", *common, "--attacks", "apgd-ce,nope"])
     assert subset.exit_code != 0 and "nope" in subset.output
+
+
+def test_evaluate_into_the_store_resumes_then_reports(tmp_path, robust_mnist_cnn, data_root, mirror_url,
+                                                       monkeypatch):
+    if mirror_url:
+        monkeypatch.setenv("PARRY_OFFLINE", "1")
+    ckpt = save_checkpoint(tmp_path / "lenet", robust_mnist_cnn, architecture="lenet", arch_kwargs={},
+                           dataset="mnist", recipe={}, metrics={})
+    runner = CliRunner()
+    data = ["--device", "cpu", "--data-root", str(data_root), *(["--mirror", mirror_url] if mirror_url else [])]
+    store = tmp_path / "results.sqlite"
+    args = ["evaluate", "--model", str(ckpt), "--store", str(store), "--attacks", "fgsm,pgd", "--eps", "0.1",
+            "--eps", "0.3", "-n", "20", "--batch-size", "10", "--no-progress", *data]
+    first = runner.invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "run 1 (new); 8 of 8 work items run" in first.output
+    assert "| lenet | fgsm | attack | linf | 0.1 | 20 |" in first.output and "| lenet | pgd |" in first.output
+    again = runner.invoke(main, args)                       # the same command: nothing left to do
+    assert again.exit_code == 0, again.output
+    assert "run 1 (resumed); 0 of 8 work items run, 8 already recorded" in again.output
+    table = lambda out: out[out.index("| model |"):]        # noqa: E731
+    assert table(again.output) == table(first.output)
+    listed = runner.invoke(main, ["runs", "ls", "--store", str(store)])
+    assert listed.exit_code == 0 and "| 1 | grid | finished |" in listed.output and "8/8" in listed.output
+    for bad, word in ((["--state", str(tmp_path / "s")], "--state"), (["--attacks", "nope"], "nope")):
+        refused = runner.invoke(main, [*args, *bad])
+        assert refused.exit_code != 0 and word in refused.output
+    two = runner.invoke(main, ["evaluate", "--model", str(ckpt), "--model", str(ckpt), "--eps", "0.3", *data])
+    assert two.exit_code != 0 and "--store" in two.output
+
+    out = tmp_path / "report"
+    reported = runner.invoke(main, ["report", "--store", str(store), "--out", str(out), "--gallery-points", "4",
+                                    *data])
+    assert reported.exit_code == 0, reported.output
+    for name in ("index.html", "summary.md", "leaderboard.html"):
+        assert f"wrote {out / name}" in reported.output and (out / name).exists()
+    html = (out / "index.html").read_text()
+    assert 'id="model-table"' in html and 'id="attack-table"' in html and 'id="gallery"' in html
+    assert "not a headline number" in html and "Recomputed for this page" in html
+    assert runner.invoke(main, ["report", "--help"]).exit_code == 0
+    for bad, word in ((["--run", "7"], "no run 7"), (["--model", "nope"], "nope")):
+        refused = runner.invoke(main, ["report", "--store", str(store), "--out", str(out), *bad, *data])
+        assert refused.exit_code != 0 and word in refused.output
+    missing = runner.invoke(main, ["report", "--store", str(tmp_path / "none.sqlite"), "--out", str(out)])
+    assert missing.exit_code != 0 and "no results store" in missing.output

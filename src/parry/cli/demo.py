@@ -9,7 +9,8 @@ from .options import data_root_option, device_option, mirror_option, resolve_dev
 
 @click.command()
 @click.option("--out", default="runs/demo", show_default=True, type=click.Path(file_okay=False),
-              help="Folder for the checkpoint and the JSON/Markdown report.")
+              help="Folder for the checkpoint, the results store (results.sqlite), results.json/.md and the "
+                   "HTML report (report/index.html).")
 @click.option("--epochs", default=1, show_default=True, type=int, help="Training epochs.")
 @click.option("--train-points", default=None, type=int,
               help="Train on this many images spread over the training set (default: all 60,000).")
@@ -25,7 +26,11 @@ from .options import data_root_option, device_option, mirror_option, resolve_dev
 @click.option("--no-progress", is_flag=True, help="Hide progress bars.")
 def demo(out, epochs, train_points, num_points, eps_values, pgd_steps, seed, device, data_root, mirror,
          no_progress) -> None:
-    """Train the Madry MNIST CNN briefly, attack it with FGSM and PGD, write a report."""
+    """Train the Madry MNIST CNN briefly, attack it with FGSM and PGD, write a report.
+
+    The attacks run through the benchmark runner into OUT/results.sqlite; the demo ends with the
+    HTML report of that run, OUT/report/index.html (with summary.md and leaderboard.html).
+    """
     from ..demo import run_demo
 
     try:

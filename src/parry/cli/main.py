@@ -6,9 +6,11 @@ import click
 
 from .. import __version__
 from .attack import attack
+from .audit import audit
 from .data import data
 from .demo import demo
 from .evaluate import evaluate
+from .report import report
 from .runs import runs
 from .train import train
 
@@ -19,5 +21,5 @@ def main() -> None:
     """Parry: attacks, defences and honest robustness evaluation for PyTorch classifiers."""
 
 
-for command in (data, train, attack, evaluate, runs, demo):
+for command in (data, train, attack, evaluate, audit, runs, report, demo):
     main.add_command(command)
