@@ -88,7 +88,7 @@ def robust_mnist_cnn(mnist_train):
 
 @pytest.fixture(scope="session")
 def pgd_mnist_cnn(mnist_train):
-    """A LeNet adversarially trained with PGD-5 at Linf 0.3 (see tests/pgd_model.py), cached on disk."""
-    from pgd_model import pgd_lenet
+    """A LeNet adversarially trained with PGD-5 at Linf 0.3 (see tests/robust_model.py), cached on disk."""
+    from robust_model import pgd_lenet
 
     return pgd_lenet(mnist_train)

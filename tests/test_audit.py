@@ -8,9 +8,7 @@ Flagged: input quantisation (shattered gradients), logits x 1000 and defensive d
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -23,9 +21,9 @@ from parry.cli import main
 from parry.evaluate.audit import (BUDGETS, AuditContext, AuditReport, CheckResult, audit, check_attack_order,
                                   check_convergence, check_eps_sweep, check_single_step, eps_ladder,
                                   train_surrogate)
-from parry.zoo import load_checkpoint, make_classifier, save_checkpoint, train_classifier
+from parry.zoo import make_classifier, save_checkpoint, train_classifier
+from robust_model import cached
 
-CACHE = Path(__file__).resolve().parents[1] / ".cache" / "test-models"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,21 +106,13 @@ def _train_at_temperature(train_set, soft_targets_of=None):
 
 def distilled_lenet(train_set):
     """The student of defensive distillation at T = 100, deployed at T = 1 (cached on disk)."""
-    key = hashlib.sha256(json.dumps(DISTILL, sort_keys=True).encode()).hexdigest()[:12]
-    path = CACHE / f"lenet-distilled-{key}"
-    if path.with_suffix(".json").exists():
-        try:
-            return load_checkpoint(path)[0]
-        except (ValueError, FileNotFoundError):
-            pass  # a damaged cache entry is rebuilt below
-    torch.manual_seed(DISTILL["seed"])
-    subset = train_set.spread(DISTILL["train_points"])
-    teacher = _train_at_temperature(subset)
-    student = _train_at_temperature(subset, soft_targets_of=teacher)
-    CACHE.mkdir(parents=True, exist_ok=True)
-    save_checkpoint(path, student, architecture="lenet", arch_kwargs={}, dataset="mnist", recipe=DISTILL,
-                    metrics={})
-    return student
+    def build():
+        torch.manual_seed(DISTILL["seed"])
+        subset = train_set.spread(DISTILL["train_points"])
+        teacher = _train_at_temperature(subset)
+        return _train_at_temperature(subset, soft_targets_of=teacher)
+
+    return cached("lenet-distilled", DISTILL, build)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -70,3 +70,28 @@ def test_device_mismatch_is_reported():
     clf = Classifier(small_model().cuda(), num_classes=3)
     with pytest.raises(ValueError, match="x: is on cpu"):
         PGD(0.1)(clf, torch.rand(2, 1, 4, 4), torch.zeros(2, dtype=torch.long))
+
+
+def _conv_model():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(),
+                         nn.Flatten(), nn.Linear(8 * 4 * 4, 4))
+
+
+def test_channels_last_layout_during_attacks_changes_nothing_but_speed():
+    x, y = torch.rand(16, 3, 14, 14), torch.randint(0, 4, (16,))
+    fast, plain = Classifier(_conv_model()), Classifier(_conv_model(), channels_last=False)
+    weights = [(p.data_ptr(), p.stride()) for p in fast.parameters()]
+    with fast.attack_mode():
+        assert fast.model[0].weight.is_contiguous(memory_format=torch.channels_last)
+        assert fast.model[0].weight.stride() != weights[0][1]
+    with plain.attack_mode():
+        assert plain.model[0].weight.is_contiguous()
+    # the caller's very tensors are back, in their own layout, also after an attack
+    a = PGD(0.1, steps=5, random_start=False)(fast, x, y)
+    assert [(p.data_ptr(), p.stride()) for p in fast.parameters()] == weights
+    assert fast.model[0].weight.is_contiguous()
+    b = PGD(0.1, steps=5, random_start=False)(plain, x, y)
+    assert torch.allclose(a.adv, b.adv, atol=1e-5) and torch.equal(a.success, b.success)
+    with pytest.raises(ValueError, match="channels_last"):
+        Classifier(_conv_model(), channels_last="yes")

@@ -3,6 +3,9 @@
 Normalisation (mean/std) lives inside the wrapper, so every eps is measured in the
 input space the user sees. During an attack the wrapped model is put in eval mode
 with frozen parameters, and both are restored afterwards, also when the attack raises.
+Image models also run in the channels-last memory layout during an attack (oneDNN's faster
+convolution and pooling path on CPUs, cuDNN's on recent GPUs); the parameters' own tensors
+are put back afterwards.
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ class Classifier(nn.Module):
         bounds: (low, high) of valid inputs, default (0, 1).
         mean, std: per-channel normalisation applied inside ``forward``.
         input_shape: expected per-sample shape, e.g. (1, 28, 28); checked when given.
+        channels_last: during ``attack_mode``, hold 4-D weights and inputs in the channels-last
+            memory layout: the same function up to float rounding, and measured here (LeNet,
+            169 MNIST images, one CPU thread) 2x faster for Square's forward passes and
+            1.1-1.2x for APGD and FAB. False keeps the model's own layout.
     """
 
     def __init__(
@@ -43,6 +50,7 @@ class Classifier(nn.Module):
         mean: float | Sequence[float] | None = None,
         std: float | Sequence[float] | None = None,
         input_shape: Sequence[int] | None = None,
+        channels_last: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -61,6 +69,10 @@ class Classifier(nn.Module):
         self.input_shape = tuple(int(s) for s in input_shape) if input_shape is not None else None
         self.register_buffer("mean", mean_t.view(1, -1, 1, 1) if mean_t is not None else None)
         self.register_buffer("std", std_t.view(1, -1, 1, 1) if std_t is not None else None)
+        if not isinstance(channels_last, bool):
+            raise ValueError(f"channels_last: expected a bool, got {channels_last!r}")
+        self.channels_last = channels_last
+        self._layout: torch.memory_format | None = None  # channels_last inside attack_mode
         self.queries = 0  # images passed through forward (a Python int: no device sync)
 
     def forward(self, x: Tensor) -> Tensor:
@@ -69,6 +81,8 @@ class Classifier(nn.Module):
             x = x - self.mean.to(x.dtype)
         if self.std is not None:
             x = x / self.std.to(x.dtype)
+        if self._layout is not None and x.ndim == 4:
+            x = x.contiguous(memory_format=self._layout)
         return self.model(x)
 
     @property
@@ -81,19 +95,29 @@ class Classifier(nn.Module):
 
     @contextmanager
     def attack_mode(self) -> Iterator["Classifier"]:
-        """Eval mode and frozen parameters for the duration; the previous state is restored."""
+        """Eval mode, frozen parameters and (with ``channels_last``) the channels-last layout for
+        the duration; the previous state is restored, also when the body raises."""
         modes = [(m, m.training) for m in self.modules()]
         flags = [(p, p.requires_grad) for p in self.parameters()]
+        kernels = [(p, p.data) for p in self.parameters() if p.ndim == 4] if self.channels_last else []
+        outer_layout = self._layout
         try:
             self.eval()
             for p, _ in flags:
                 p.requires_grad_(False)
+            if kernels:
+                for p, data in kernels:
+                    p.data = data.contiguous(memory_format=torch.channels_last)
+                self._layout = torch.channels_last
             yield self
         finally:
             for m, training in modes:
                 m.train(training)
             for p, flag in flags:
                 p.requires_grad_(flag)
+            for p, data in kernels:
+                p.data = data  # the caller's own tensors
+            self._layout = outer_layout
 
 
 def as_classifier(model: nn.Module) -> Classifier:
