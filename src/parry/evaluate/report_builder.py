@@ -42,9 +42,12 @@ def _run_ids(store: ResultsStore, runs: Runs) -> list[int] | None:
 
 def leaderboard_rows(store: ResultsStore, runs: Runs = None) -> list[ModelRow]:
     """A model row for every model (and threat model and point set) in the store, sorted as the
-    leaderboard shows them: data set, norm, eps, then best robust accuracy, clean accuracy, name."""
+    leaderboard shows them: data set, norm, eps, then the AutoAttack-standard headlines before the
+    (labelled) fallback rows, so an FGSM-only evaluation never outranks a headline; then best
+    robust accuracy, clean accuracy, name."""
     rows = [h.row for h in model_rows(store, _run_ids(store, runs))]
-    return sorted(rows, key=lambda r: (r.dataset, r.norm, r.eps, -r.robust_accuracy, -r.clean_accuracy, r.name))
+    return sorted(rows, key=lambda r: (r.dataset, r.norm, r.eps, r.ensemble != HEADLINE, -r.robust_accuracy,
+                                       -r.clean_accuracy, r.name))
 
 
 def _gallery_headline(headlines: Sequence[Headline], model: str | None) -> Headline:
