@@ -58,9 +58,9 @@ def test_bad_eps_is_refused():
 # Agreement of the full ensemble with the reference
 # ---------------------------------------------------------------------------------------------
 
-def _reference_standard(torchattacks, model):
+def _reference_standard(torchattacks, model, seed):
     """torchattacks' attacks with AutoAttack-standard's budgets, chained on the survivors."""
-    common = dict(norm="Linf", eps=EPS, seed=0)
+    common = dict(norm="Linf", eps=EPS, seed=seed)
     return torchattacks.MultiAttack([
         torchattacks.APGD(model, steps=100, n_restarts=1, loss="ce", **common),
         torchattacks.APGDT(model, steps=100, n_restarts=1, n_classes=10, **common),
@@ -69,12 +69,12 @@ def _reference_standard(torchattacks, model):
     ])
 
 
-def _agreement(model, mnist_test, n):
+def _agreement(model, mnist_test, n, seed=0):
     torchattacks = pytest.importorskip(
         "torchattacks", reason="reference torchattacks not installed (make test installs it with --no-deps)")
     x, y = mnist_test.spread(n).tensors()
     start = time.perf_counter()
-    ours = autoattack(EPS, "linf", preset="standard", seed=0)(model, x, y)
+    ours = autoattack(EPS, "linf", preset="standard", seed=seed)(model, x, y)
     ours_s = time.perf_counter() - start
     assert bool(ours.result.threat.contains(ours.result.adv, x).all())
     model.eval()
@@ -83,7 +83,7 @@ def _agreement(model, mnist_test, n):
         for p, _ in flags:
             p.requires_grad_(False)
         start = time.perf_counter()
-        adv = _reference_standard(torchattacks, model)(x, y)
+        adv = _reference_standard(torchattacks, model, seed)(x, y)
         ref_s = time.perf_counter() - start
         assert float((adv.detach() - x).abs().amax()) <= EPS + 1e-5
         with torch.no_grad():
@@ -92,7 +92,7 @@ def _agreement(model, mnist_test, n):
         for p, flag in flags:
             p.requires_grad_(flag)
     stages = ", ".join(f"{row['stage']} {row['accuracy']:.3f}" for row in ours.table())
-    print(f"\nAutoAttack standard Linf {EPS} on {n} points: parry {ours.robust_accuracy:.3f} ({ours_s:.0f} s; "
+    print(f"\nAutoAttack standard Linf {EPS} on {n} points, seed {seed}: parry {ours.robust_accuracy:.3f} ({ours_s:.0f} s; "
           f"{stages}), torchattacks {ref:.3f} ({ref_s:.0f} s)")
     return ours.robust_accuracy, ref
 
@@ -104,5 +104,11 @@ def test_standard_agrees_with_torchattacks(robust_mnist_cnn, mnist_test):
 
 @pytest.mark.slow
 def test_standard_agrees_with_torchattacks_500_points(robust_mnist_cnn, mnist_test):
-    parry, ref = _agreement(robust_mnist_cnn, mnist_test, 500)
-    assert ref - 0.03 <= parry <= ref + 0.01
+    # On this model a single seed moves either implementation by up to 2 points: a few borderline
+    # points fall to some random starts only (measured here, APGD-CE then APGD-T on the survivors:
+    # torchattacks 32.2 / 34.2 / 34.2 % with seeds 0 / 1 / 2, Parry 33.8 / 34.0 % with seeds 0 / 1).
+    # The means over three seeds are compared.
+    runs = [_agreement(robust_mnist_cnn, mnist_test, 500, seed) for seed in (0, 1, 2)]
+    parry, ref = (sum(r[i] for r in runs) / len(runs) for i in (0, 1))
+    print(f"means over seeds 0-2: parry {parry:.4f}, torchattacks {ref:.4f}")
+    assert abs(parry - ref) <= 0.01

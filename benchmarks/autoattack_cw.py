@@ -1,0 +1,262 @@
+"""AutoAttack-standard and C&W-L2: Parry against torchattacks, ART and Foolbox (issue 3).
+
+Run in the peer environment (``bash benchmarks/setup_peers.sh`` makes it)::
+
+    benchmarks/.venv-peers/bin/python benchmarks/autoattack_cw.py            # full run
+    benchmarks/.venv-peers/bin/python benchmarks/autoattack_cw.py --quick    # smoke run
+
+Everything runs in one process on the same model objects and the same tensors, torch's
+default thread count (or ``--threads``), one pass per contender (these are minutes-long evaluations, not
+micro-benchmarks); the contenders of a row run back to back after waiting for a quiet CPU.
+
+Row 1, AutoAttack 'standard' (Croce & Hein 2020), Linf eps 0.3, on the adversarially trained
+LeNet of the tests (``tests/robust_model.py``: FGSM-RS, 3 epochs; cached), n points spread
+over the MNIST test set, seed 0:
+  (a) Parry ``autoattack(0.3, 'linf', preset='standard')``: APGD-CE, APGD-T (9 targets),
+      FAB-T (9 targets), 100 iterations each, Square 5,000 queries, each on the survivors;
+  (b) torchattacks 3.5.1: the same four attacks at the same budgets chained on the survivors
+      by its ``MultiAttack`` (its ``AutoAttack`` class uses 10 iterations, not the paper's 100);
+  (c) ART 1.20.1: APGD-CE (100 iterations), APGD-DLR targeted at each of the 9 other classes
+      (100 iterations) and Square (5,000 queries), chained on the survivors here (ART has no
+      FAB, and its ``AutoAttack`` class reruns every listed attack in its targeted phase).
+
+Row 2, C&W-L2 (Carlini & Wagner 2017) on the undefended Madry et al. MNIST CNN of the
+PGD benchmark, n points: the same parameters for Parry ``CarliniWagnerL2``, Foolbox 3
+``L2CarliniWagnerAttack`` and ART ``CarliniL2Method``; wall time, success and median L2.
+
+Results: a Markdown table on stdout and ``benchmarks/results/autoattack_cw.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+import _common  # noqa: E402
+
+EPS = 0.3
+CW = {"binary_search_steps": 5, "steps": 100, "stepsize": 0.1, "initial_const": 1e-2}
+SPEEDUP_TARGET = 1.5
+
+
+def frozen_eval(model: nn.Module) -> Callable[[], None]:
+    """Eval mode and frozen parameters for the peers (Parry's Classifier does this itself);
+    returns the function that restores the flags."""
+    model.eval()
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    for p, _ in flags:
+        p.requires_grad_(False)
+    return lambda: [p.requires_grad_(flag) for p, flag in flags]
+
+
+def accuracy_of(model: nn.Module, adv: Tensor, y: Tensor) -> float:
+    with torch.no_grad():
+        return float((model(adv).argmax(1) == y).float().mean())
+
+
+def check_linf(adv: Tensor, x: Tensor, eps: float) -> bool:
+    return bool(float((adv - x).abs().amax()) <= eps + 1e-5 and float(adv.min()) >= 0 and float(adv.max()) <= 1)
+
+
+# ---------------------------------------------------------------------- row 1: AutoAttack
+def parry_autoattack(clf, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    from parry.attacks.autoattack import autoattack
+
+    out = autoattack(EPS, "linf", preset="standard", seed=0, batch_size=x.shape[0])(clf, x, y)
+    return out.result.adv, {"stages": [{k: row[k] for k in ("stage", "accuracy", "time_s")} for row in out.table()]}
+
+
+def torchattacks_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    import torchattacks
+
+    common = dict(norm="Linf", eps=EPS, seed=0)
+    chain = torchattacks.MultiAttack([
+        torchattacks.APGD(model, steps=100, n_restarts=1, loss="ce", **common),
+        torchattacks.APGDT(model, steps=100, n_restarts=1, n_classes=10, **common),
+        torchattacks.FAB(model, steps=100, n_restarts=1, multi_targeted=True, n_classes=10, **common),
+        torchattacks.Square(model, n_queries=5000, n_restarts=1, p_init=0.8, **common),
+    ])
+    return chain(x, y), {}
+
+
+def art_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
+    from art.estimators.classification import PyTorchClassifier
+
+    est = PyTorchClassifier(model, loss=nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]), nb_classes=10,
+                            clip_values=(0.0, 1.0), device_type="cpu")
+    n = x.shape[0]
+    xs, ys = x.numpy(), y.numpy()
+    adv = xs.copy()
+    robust = est.predict(xs, batch_size=n).argmax(1) == ys
+    stages = []
+
+    def run(attack, labels: np.ndarray, name: str) -> None:
+        nonlocal robust
+        idx = np.flatnonzero(robust)
+        if idx.size == 0:
+            return
+        candidate = attack.generate(xs[idx], labels[idx])
+        broken = est.predict(candidate, batch_size=n).argmax(1) != ys[idx]
+        adv[idx[broken]] = candidate[broken]
+        robust[idx[broken]] = False
+        stages.append({"stage": name, "accuracy": float(robust.mean())})
+
+    apgd = dict(norm=np.inf, eps=EPS, eps_step=2 * EPS, max_iter=100, nb_random_init=1, batch_size=n, verbose=False)
+    run(AutoProjectedGradientDescent(est, targeted=False, loss_type="cross_entropy", **apgd), ys, "apgd-ce")
+    targeted = AutoProjectedGradientDescent(est, targeted=True, loss_type="difference_logits_ratio", **apgd)
+    for shift in range(1, 10):
+        run(targeted, (ys + shift) % 10, f"apgd-t target y+{shift}")
+    run(SquareAttack(est, norm=np.inf, eps=EPS, max_iter=5000, p_init=0.8, nb_restarts=1, batch_size=n,
+                     verbose=False), ys, "square")
+    return torch.from_numpy(adv), {"stages": stages}
+
+
+# ---------------------------------------------------------------------- row 2: C&W-L2
+def parry_cw(clf, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    from parry.attacks import CarliniWagnerL2
+
+    result = CarliniWagnerL2(**CW)(clf, x, y)
+    return result.adv, result.success
+
+
+def foolbox_cw(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    import foolbox as fb
+
+    _, adv, success = fb.attacks.L2CarliniWagnerAttack(**CW)(fb.PyTorchModel(model, bounds=(0, 1)), x, y,
+                                                            epsilons=None)
+    return adv, success
+
+
+def art_cw(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
+    from art.attacks.evasion import CarliniL2Method
+    from art.estimators.classification import PyTorchClassifier
+
+    est = PyTorchClassifier(model, loss=nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]), nb_classes=10,
+                            clip_values=(0.0, 1.0), device_type="cpu")
+    attack = CarliniL2Method(est, confidence=0.0, learning_rate=CW["stepsize"],
+                             binary_search_steps=CW["binary_search_steps"], max_iter=CW["steps"],
+                             initial_const=CW["initial_const"], batch_size=x.shape[0], verbose=False)
+    adv = torch.from_numpy(attack.generate(x.numpy()))
+    with torch.no_grad():
+        success = model(adv).argmax(1) != y
+    return adv, success
+
+
+# ---------------------------------------------------------------------- driver
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="smoke run: 40 points per row")
+    parser.add_argument("-n", type=int, default=500, help="points of the AutoAttack row")
+    parser.add_argument("--cw-n", type=int, default=200, help="points of the C&W row")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="torch threads for every contender (default: torch's own choice); 1 is steadier "
+                             "on a machine shared with other jobs")
+    parser.add_argument("--max-wait", type=float, default=300,
+                        help="seconds to wait for a quiet CPU before each contender")
+    parser.add_argument("--skip", default="", help="comma-separated contenders to skip, e.g. art-aa,art-cw; a "
+                        "row (aa or cw) skipped entirely keeps the result of an earlier run in the JSON file")
+    args = parser.parse_args()
+    n_aa, n_cw = (40, 40) if args.quick else (args.n, args.cw_n)
+    skip = set(filter(None, args.skip.split(",")))
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    warnings.filterwarnings("ignore")
+    gate = _common.QuietGate(limit=0.3, max_wait_s=0 if args.quick else args.max_wait)
+    from parry.classifier import as_classifier
+    from robust_model import robust_lenet
+
+    test = _common.load_mnist("test")
+    robust = robust_lenet(_common.load_mnist("train")).eval()
+    x, y = test.spread(n_aa).tensors()
+    rows: dict[str, list[dict[str, Any]]] = {"autoattack": [], "cw": []}
+
+    aa = {"parry": lambda: parry_autoattack(as_classifier(robust), x, y),
+          "torchattacks": lambda: torchattacks_autoattack(robust, x, y),
+          "art": lambda: art_autoattack(robust, x, y)}
+    for name, fn in aa.items():
+        if f"{name}-aa" in skip:
+            continue
+        gate.wait()
+        restore = frozen_eval(robust) if name != "parry" else (lambda: None)
+        try:
+            timing, (adv, extra) = _common.timed(fn)
+        finally:
+            restore()
+        row = {"contender": name, "wall_s": timing.wall_s, "others_cores": timing.others_cores,
+               "robust_accuracy": accuracy_of(robust.eval(), adv, y), "in_ball": check_linf(adv, x, EPS), **extra}
+        rows["autoattack"].append(row)
+        print(f"autoattack {name}: {row['robust_accuracy']:.4f} in {timing.wall_s:.1f} s", flush=True)
+
+    madry, meta = _common.trained_madry_mnist()
+    xc, yc = test.spread(n_cw).tensors()
+    cw = {"parry": lambda: parry_cw(as_classifier(madry), xc, yc), "foolbox": lambda: foolbox_cw(madry, xc, yc),
+          "art": lambda: art_cw(madry, xc, yc)}
+    clean_correct = madry.eval()(xc).argmax(1) == yc
+    for name, fn in cw.items():
+        if f"{name}-cw" in skip:
+            continue
+        gate.wait()
+        restore = frozen_eval(madry) if name != "parry" else (lambda: None)
+        try:
+            timing, (adv, success) = _common.timed(fn)
+        finally:
+            restore()
+        norms = (adv - xc).flatten(1).norm(dim=1)
+        found = success & clean_correct
+        row = {"contender": name, "wall_s": timing.wall_s, "others_cores": timing.others_cores,
+               "success_rate": float(found.float().sum() / clean_correct.float().sum()),
+               "median_l2": float(norms[found].median()) if bool(found.any()) else float("nan"),
+               "in_box": bool(float(adv.min()) >= 0 and float(adv.max()) <= 1)}
+        rows["cw"].append(row)
+        print(f"cw {name}: success {row['success_rate']:.4f}, median L2 {row['median_l2']:.4f} in "
+              f"{timing.wall_s:.1f} s", flush=True)
+
+    environment = {**_common.environment(["torchattacks", "art", "foolbox"]),
+                   "quiet_gate": {"waited_s": gate.waited_s, "gave_up": gate.gave_up}, "threads": args.threads}
+    sections = {"autoattack": {"eps": EPS, "norm": "linf", "points": n_aa, "model": "tests/robust_model.py LeNet",
+                               "rows": rows["autoattack"], "environment": environment},
+                "cw": {"params": CW, "points": n_cw, "model": "madry-mnist 1 epoch",
+                       "model_sha256": meta.get("sha256"), "rows": rows["cw"], "environment": environment}}
+    path = _common.RESULTS / "autoattack_cw.json"
+    report = json.loads(path.read_text()) if path.is_file() and not args.quick else {}
+    # a row (section) is always measured in one run: sections this run skipped entirely keep their
+    # earlier measurement, with that run's own environment
+    report.update({name: section for name, section in sections.items() if section["rows"]})
+    print(markdown(report))
+    if not args.quick:
+        _common.write_json(path, report)
+
+
+def markdown(report: dict[str, Any]) -> str:
+    lines = ["| AutoAttack-standard, Linf 0.3 | wall s | speed-up vs fastest peer | robust acc. | in ball |",
+             "| --- | ---: | ---: | ---: | :---: |"]
+    aa = report.get("autoattack", {}).get("rows", [])
+    peers = [r["wall_s"] for r in aa if r["contender"] != "parry"]
+    for r in aa:
+        speed = min(peers) / r["wall_s"] if peers else float("nan")
+        lines.append(f"| {r['contender']} | {r['wall_s']:.1f} | {speed:.2f} | {r['robust_accuracy']:.4f} | "
+                     f"{'yes' if r['in_ball'] else 'NO'} |")
+    lines += ["", "| C&W-L2 | wall s | speed-up vs fastest peer | success | median L2 | in box |",
+              "| --- | ---: | ---: | ---: | ---: | :---: |"]
+    cw = report.get("cw", {}).get("rows", [])
+    peers = [r["wall_s"] for r in cw if r["contender"] != "parry"]
+    for r in cw:
+        speed = min(peers) / r["wall_s"] if peers else float("nan")
+        lines.append(f"| {r['contender']} | {r['wall_s']:.1f} | {speed:.2f} | {r['success_rate']:.4f} | "
+                     f"{r['median_l2']:.4f} | {'yes' if r['in_box'] else 'NO'} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
