@@ -389,8 +389,8 @@ def test_the_audit_trains_its_own_surrogate_from_a_training_set(plain_lenet, mni
 # parry audit
 # ---------------------------------------------------------------------------------------------
 
-def test_cli_audit_prints_the_table_and_writes_json(tmp_path, pgd_mnist_cnn, plain_lenet, data_root, mirror_url,
-                                                     monkeypatch):
+def test_cli_audit_prints_the_table_and_writes_json(tmp_path, pgd_mnist_cnn, plain_lenet, mnist_train, data_root,
+                                                     mirror_url, monkeypatch):
     if mirror_url:
         monkeypatch.setenv("PARRY_OFFLINE", "1")
     model = save_checkpoint(tmp_path / "pgd", pgd_mnist_cnn, architecture="lenet", arch_kwargs={},
@@ -410,3 +410,9 @@ def test_cli_audit_prints_the_table_and_writes_json(tmp_path, pgd_mnist_cnn, pla
     bad = runner.invoke(main, ["audit", "--model", str(model), "--eps", "-1", "--no-transfer", *common])
     assert bad.exit_code != 0 and "eps" in bad.output
     assert runner.invoke(main, ["audit", "--help"]).exit_code == 0
+    # --strict turns the verdict into the exit status (for CI): a distilled model fails it
+    distilled = save_checkpoint(tmp_path / "distilled", distilled_lenet(mnist_train), architecture="lenet",
+                                arch_kwargs={}, dataset="mnist", recipe={}, metrics={})
+    strict = runner.invoke(main, ["audit", "--model", str(distilled), "--eps", "0.3", "-n", "60", "--no-transfer",
+                                  "--strict", *common])
+    assert strict.exit_code == 1 and "overall: **fail**" in strict.output

@@ -26,14 +26,16 @@ from .options import data_root_option, device_option, mirror_option, resolve_dev
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--batch-size", type=int, default=500, show_default=True)
 @click.option("--out", type=click.Path(dir_okay=False), default=None, help="Write the report as JSON here.")
+@click.option("--strict", is_flag=True, help="Exit with status 1 unless the overall verdict is pass (for CI).")
 @device_option
 @data_root_option
 @mirror_option
-def audit(model_path, norm, eps, num_points, budget, surrogate_path, no_transfer, seed, batch_size, out, device,
-          data_root, mirror) -> None:
+def audit(model_path, norm, eps, num_points, budget, surrogate_path, no_transfer, seed, batch_size, out, strict,
+          device, data_root, mirror) -> None:
     """Gradient-masking audit of MODEL at NORM radius EPS: a table of checks and the verdict.
 
-    The exit status is 0 whatever the verdict (non-zero only for errors).
+    The exit status is 0 whatever the verdict (non-zero only for errors), unless --strict:
+    then 1 when the verdict is not pass.
     """
     from ..data import load
     from ..evaluate.audit import audit as run_audit
@@ -66,3 +68,5 @@ def audit(model_path, norm, eps, num_points, budget, surrogate_path, no_transfer
         data = {"model": str(model_path), "dataset": test.name, "selection": "spread", **report.to_dict()}
         path.write_text(json.dumps(data, indent=2, default=str))
         click.echo(f"wrote {path}")
+    if strict and report.verdict != "pass":
+        raise click.exceptions.Exit(1)
