@@ -8,7 +8,7 @@ from pathlib import Path
 import click
 
 from ..attacks.registry import ATTACKS
-from .options import data_root_option, device_option, mirror_option, resolve_device
+from .options import checkpoint_and_points, data_root_option, device_option, mirror_option, resolve_device
 
 
 @click.command()
@@ -36,17 +36,11 @@ def attack(model_path, attack_names, norm, eps_values, steps, restarts, loss, nu
            seed, out, device, data_root, mirror, no_progress) -> None:
     """Attack MODEL on N test points at each eps and print the table."""
     from ..attacks.registry import make_attack
-    from ..data import load
     from ..evaluate import AttackSpec, evaluate_attacks, rows_to_markdown
-    from ..zoo import load_checkpoint
 
     dev = resolve_device(device)
     try:
-        clf, meta = load_checkpoint(model_path, device=dev)
-        test = load(meta["dataset"], "test", root=data_root, mirror=mirror)
-        if not 0 < num_points <= len(test):
-            raise ValueError(f"--num-points: must lie in [1, {len(test)}], got {num_points}")
-        x, y = test.spread(num_points).tensors(device=dev)
+        clf, meta, test, x, y = checkpoint_and_points(model_path, num_points, dev, data_root, mirror)
         specs = []
         for name in attack_names:
             options = {"steps": steps, "restarts": restarts, "loss": loss}

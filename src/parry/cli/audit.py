@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from .options import data_root_option, device_option, mirror_option, resolve_device
+from .options import checkpoint_and_points, data_root_option, device_option, mirror_option, resolve_device
 
 
 @click.command()
@@ -43,11 +43,7 @@ def audit(model_path, norm, eps, num_points, budget, surrogate_path, no_transfer
 
     dev = resolve_device(device)
     try:
-        clf, meta = load_checkpoint(model_path, device=dev)
-        test = load(meta["dataset"], "test", root=data_root, mirror=mirror)
-        if not 0 < num_points <= len(test):
-            raise ValueError(f"--num-points: must lie in [1, {len(test)}], got {num_points}")
-        x, y = test.spread(num_points).tensors(device=dev)
+        clf, meta, test, x, y = checkpoint_and_points(model_path, num_points, dev, data_root, mirror)
         surrogate, train_set = None, None
         if surrogate_path and not no_transfer:
             surrogate = load_checkpoint(surrogate_path, device=dev)[0]

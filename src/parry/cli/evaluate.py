@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from .options import data_root_option, device_option, mirror_option, resolve_device
+from .options import checkpoint_and_points, data_root_option, device_option, mirror_option, resolve_device
 
 HELP = """Robust accuracy of MODEL under the AutoAttack-equivalent ensemble.
 
@@ -81,8 +81,6 @@ def _evaluate_one(model_path, preset, norm, eps, attacks, num_points, batch_size
     """The ensemble on one checkpoint at one eps, with its per-stage table (no store)."""
     from ..attacks.autoattack import autoattack
     from ..attacks.ensemble import AttackEnsemble
-    from ..data import load
-    from ..zoo import load_checkpoint
 
     try:
         ensemble = autoattack(eps, norm, preset=preset, seed=seed, batch_size=batch_size)
@@ -93,11 +91,7 @@ def _evaluate_one(model_path, preset, norm, eps, attacks, num_points, batch_size
             if unknown:
                 raise ValueError(f"--attacks: {unknown} not in the {preset} preset's stages {list(known)}")
             ensemble = AttackEnsemble([known[a] for a in wanted], batch_size=batch_size, preset=f"{preset}-subset")
-        clf, meta = load_checkpoint(model_path, device=dev)
-        test = load(meta["dataset"], "test", root=data_root, mirror=mirror)
-        if not 0 < num_points <= len(test):
-            raise ValueError(f"--num-points: must lie in [1, {len(test)}], got {num_points}")
-        x, y = test.spread(num_points).tensors(device=dev)
+        clf, meta, test, x, y = checkpoint_and_points(model_path, num_points, dev, data_root, mirror)
         result = ensemble(clf, x, y, state_path=state_path, progress=not no_progress)
     except (ValueError, TypeError, FileNotFoundError, RuntimeError) as exc:
         raise click.ClickException(str(exc)) from exc

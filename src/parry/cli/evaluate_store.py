@@ -31,18 +31,16 @@ def evaluate_into_store(model_paths: Sequence[str], preset: str, norm: str, eps_
                         out: str | None, device: torch.device, data_root: str | None, mirror: str | None,
                         progress: bool) -> None:
     """Run (or resume) the grid and print its accuracy table from the store."""
-    from ..data import load
     from ..evaluate import (EvalPoints, ModelSpec, ResultsStore, ThreatSpec, accuracy_table, norm_table, run_grid,
                             to_markdown)
+    from .options import spread_test_points
 
     try:
         names = grid_attacks(attacks, preset)
         models = [ModelSpec.from_checkpoint(Path(p).resolve(), device=device) for p in model_paths]
         points = []
         for dataset in sorted({m.dataset for m in models}):
-            test = load(dataset, "test", root=data_root, mirror=mirror)
-            if not 0 < num_points <= len(test):
-                raise ValueError(f"--num-points: must lie in [1, {len(test)}] for {dataset}, got {num_points}")
+            test, _ = spread_test_points(dataset, num_points, data_root, mirror)
             points.append(EvalPoints.spread(test, num_points))
         with ResultsStore(store_path) as store:
             run = run_grid(models, names, [ThreatSpec(norm, tuple(eps_values))], points, store, seed=seed,
