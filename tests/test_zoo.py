@@ -22,6 +22,7 @@ PARAMS = {  # exact parameter counts with the default arguments (10 classes)
     "small-cnn": ("mnist", 312_202),
     "cifar-cnn": ("cifar10", 815_018),
     "preact-resnet18": ("cifar10", 11_172_170),
+    "lipschitz-mnist": ("mnist", 839_018),
 }
 
 

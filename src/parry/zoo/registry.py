@@ -15,12 +15,22 @@ from parry.zoo.madry_mnist import MadryMNISTCNN
 from parry.zoo.preact_resnet import PreActResNet18
 from parry.zoo.small_cnn import SmallCNN
 
+
+def _lipschitz_mnist(**kwargs: Any) -> nn.Module:
+    """:func:`~parry.zoo.lipschitz_mnist.lipschitz_mnist`, imported on use: its layers live in
+    parry.defenses, a layer above the zoo."""
+    from parry.zoo.lipschitz_mnist import lipschitz_mnist
+
+    return lipschitz_mnist(**kwargs)
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "madry-mnist": MadryMNISTCNN,
     "lenet": LeNet,
     "small-cnn": SmallCNN,
     "cifar-cnn": CifarCNN,
     "preact-resnet18": PreActResNet18,
+    "lipschitz-mnist": _lipschitz_mnist,
 }
 
 _MNIST = {"input_shape": (1, 28, 28), "num_classes": 10, "mean": None, "std": None}
