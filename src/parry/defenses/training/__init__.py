@@ -3,8 +3,13 @@
 ``Trainer(model, PGDAT(eps=0.3, steps=10), epochs=10, eval_set=held_out).fit(train_set)``.
 """
 
+from parry.defenses.training.ard import ARD
+from parry.defenses.training.distillation import DefensiveDistillation
+from parry.defenses.training.ensemble_at import EnsembleAT
 from parry.defenses.training.fgsm_rs import FGSMRS
+from parry.defenses.training.gradient_reg import GradientRegularization, input_gradient_penalty
 from parry.defenses.training.heldout import heldout_accuracy
+from parry.defenses.training.jacobian_reg import JacobianRegularization
 from parry.defenses.training.mart import MART
 from parry.defenses.training.objective import AdversarialObjective, Objective
 from parry.defenses.training.optim import SCHEDULES, OptimizerSpec, lr_factor
@@ -13,5 +18,6 @@ from parry.defenses.training.standard import Standard
 from parry.defenses.training.trades import TRADES
 from parry.defenses.training.trainer import Trainer
 
-__all__ = ["FGSMRS", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "Objective",
-           "OptimizerSpec", "Standard", "Trainer", "heldout_accuracy", "lr_factor"]
+__all__ = ["ARD", "FGSMRS", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "DefensiveDistillation",
+           "EnsembleAT", "GradientRegularization", "JacobianRegularization", "Objective", "OptimizerSpec",
+           "Standard", "Trainer", "heldout_accuracy", "input_gradient_penalty", "lr_factor"]
