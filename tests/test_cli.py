@@ -145,3 +145,37 @@ def test_evaluate_into_the_store_resumes_then_reports(tmp_path, robust_mnist_cnn
         assert refused.exit_code != 0 and word in refused.output
     missing = runner.invoke(main, ["report", "--store", str(tmp_path / "none.sqlite"), "--out", str(out)])
     assert missing.exit_code != 0 and "no results store" in missing.output
+
+
+def test_train_recipe_writes_best_and_last_then_resumes(tmp_path, data_root, mirror_url, monkeypatch):
+    if mirror_url:
+        monkeypatch.setenv("PARRY_OFFLINE", "1")
+    runner = CliRunner()
+    out = tmp_path / "run"
+    args = ["train", "--recipe", "mnist-pgd-at", "--epochs", "1", "--limit", "64", "--eval-points", "32",
+            "--out", str(out), "--no-progress", "--device", "cpu", "--data-root", str(data_root),
+            *(["--mirror", mirror_url] if mirror_url else [])]
+    first = runner.invoke(main, args)
+    assert first.exit_code == 0, first.output
+    assert "64 training images, 32 held out" in first.output and "held-out PGD" in first.output
+    for name in ("best", "last"):
+        sidecar = json.loads((out / f"{name}.json").read_text())
+        recipe = sidecar["recipe"]
+        assert recipe["recipe"]["name"] == "mnist-pgd-at" and recipe["recipe"]["epochs"] == 1
+        assert recipe["recipe"]["train_points"] == 64 and recipe["eval_points"] == 32
+        assert set(recipe["fast"]) == {"channels_last", "autocast"} and recipe["fast"]["channels_last"]
+    # --resume of the finished run continues from its state: nothing is trained again
+    again = runner.invoke(main, [*args, "--resume"])
+    assert again.exit_code == 0, again.output
+    assert "epoch 1  loss" not in again.output and "1 steps in" in again.output
+    # a longer run resumes the same way only with the same recipe: another one is refused
+    other = runner.invoke(main, [*args[:4], "2", *args[5:], "--resume"])
+    assert other.exit_code != 0 and "resume" in str(other.exception or other.output)
+
+
+def test_train_recipe_refuses_bad_options(tmp_path):
+    runner = CliRunner()
+    for args, word in ((["--recipe", "nope"], "nope"), (["--recipe", "mnist-standard", "--lr", "0.1"], "--lr"),
+                       (["--minutes", "1"], "--recipe"), ([], "--arch")):
+        result = runner.invoke(main, ["train", *args, "--out", str(tmp_path / "x")])
+        assert result.exit_code != 0 and word in result.output, (args, result.output)

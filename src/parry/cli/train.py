@@ -1,4 +1,10 @@
-"""``parry train``: train a zoo architecture on a data set and save a checkpoint."""
+"""``parry train``: train a zoo architecture on a data set and save a checkpoint.
+
+Plain (``--arch``): cross-entropy with the zoo trainer, one checkpoint. With ``--recipe NAME``:
+a named robust-training recipe (``parry.defenses.training.recipes``) run by the Trainer, with a
+seeded held-out validation split from the training split, ``best``/``last`` checkpoints and
+resumable state in ``--out``.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +15,30 @@ import click
 
 from parry import data
 from parry.cli.options import data_root_option, device_option, mirror_option, resolve_device
+from parry.cli.recipe_run import run_recipe
 from parry.data.errors import DataError
 from parry.zoo.checkpoint import save_checkpoint
 from parry.zoo.registry import ARCHITECTURES, DATASET_INFO, make_classifier
+from parry.defenses.training.recipes import RECIPES
 from parry.zoo.trainer import OPTIMIZERS, SCHEDULES, evaluate_accuracy, train_classifier
 
 
 @click.command("train")
-@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), required=True,
-              help="Architecture from the zoo.")
+@click.option("--recipe", type=click.Choice(list(RECIPES)), default=None,
+              help="Run a named robust-training recipe instead of plain --arch training.")
+@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default=None,
+              help="Architecture from the zoo (required without --recipe).")
 @click.option("--dataset", type=click.Choice(list(DATASET_INFO)), default="mnist", show_default=True,
               help="Data set to train and test on.")
-@click.option("--epochs", type=click.IntRange(min=1), default=10, show_default=True,
-              help="Passes over the training set.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Passes over the training set [default: 10; with --recipe, the recipe's, and then "
+                   "without --minutes the recipe's time budget is dropped].")
+@click.option("--minutes", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --recipe: wall-clock budget; the learning-rate schedule follows it.")
+@click.option("--eval-points", type=click.IntRange(min=1), default=None,
+              help="With --recipe: size of the held-out validation split [default: the recipe's].")
+@click.option("--resume", is_flag=True, help="With --recipe: continue the interrupted run in --out.")
+@click.option("--no-fast", is_flag=True, help="With --recipe: turn the fast path (channels-last, bf16) off.")
 @click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True,
               help="Training batch size.")
 @click.option("--optimizer", type=click.Choice(OPTIMIZERS), default="sgd", show_default=True,
@@ -37,20 +54,41 @@ from parry.zoo.trainer import OPTIMIZERS, SCHEDULES, evaluate_accuracy, train_cl
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Seed of the initialisation, shuffling and dropout.")
 @click.option("--limit", type=click.IntRange(min=2), default=None,
-              help="Train on N images spread evenly over the training set (default: all).")
+              help="Train on N images spread evenly over the training set (default: all; with --recipe, "
+                   "of those left after the validation split).")
 @device_option
 @data_root_option
 @mirror_option
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--out", type=click.Path(path_type=Path), default=None,
               help="Checkpoint stem; writes STEM.safetensors and STEM.json "
-                   "[default: runs/<arch>-<dataset>-seed<seed>].")
+                   "[default: runs/<arch>-<dataset>-seed<seed>]. With --recipe, a directory for "
+                   "best/last checkpoints, log.jsonl and the resume state [default: runs/<recipe>-seed<seed>].")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def train(arch: str, dataset: str, epochs: int, batch_size: int, optimizer: str, lr: float,
+def train(recipe: str | None, arch: str | None, dataset: str, epochs: int | None, minutes: float | None,
+          eval_points: int | None, resume: bool, no_fast: bool, batch_size: int, optimizer: str, lr: float,
           momentum: float, weight_decay: float, schedule: str, seed: int, limit: int | None,
           device: str, data_root: str | None, mirror: str | None, out: Path | None,
           no_progress: bool) -> None:
     """Train ARCH on DATASET with cross-entropy, measure clean test accuracy on the whole
-    test split, and save a checkpoint (safetensors + JSON sidecar)."""
+    test split, and save a checkpoint (safetensors + JSON sidecar).
+
+    With --recipe NAME, run a named robust-training recipe instead (the recipes are listed and
+    described in parry.defenses.training.recipes and the README): best and last checkpoints
+    with the recipe in the sidecar, a per-epoch log, and --resume after an interruption."""
+    ctx = click.get_current_context()
+    given = {name for name in ctx.params
+             if ctx.get_parameter_source(name) not in (click.core.ParameterSource.DEFAULT, None)}
+    if recipe is not None:
+        run_recipe(recipe, given=given, epochs=epochs, minutes=minutes, eval_points=eval_points, seed=seed,
+                   batch_size=batch_size, limit=limit, resume=resume, fast=not no_fast, device=device,
+                   data_root=data_root, mirror=mirror, out=out, progress=not no_progress)
+        return
+    recipe_only = sorted(given & {"minutes", "eval_points", "resume", "no_fast"})
+    if recipe_only:
+        raise click.UsageError(f"--{recipe_only[0].replace('_', '-')} needs --recipe")
+    if arch is None:
+        raise click.UsageError("--arch: give an architecture, or a --recipe")
+    epochs = 10 if epochs is None else epochs
     device = str(resolve_device(device))
     out = out if out is not None else Path("runs") / f"{arch}-{dataset}-seed{seed}"
     try:

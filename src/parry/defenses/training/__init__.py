@@ -17,7 +17,11 @@ from parry.defenses.training.pgd_at import PGDAT
 from parry.defenses.training.standard import Standard
 from parry.defenses.training.trades import TRADES
 from parry.defenses.training.trainer import Trainer
+from parry.defenses.training.fast import FastPath, bf16_supported
+from parry.defenses.training.recipes import RECIPES, Recipe, RecipeTrainer, build, get_recipe, split_heldout
 
 __all__ = ["ARD", "FGSMRS", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "DefensiveDistillation",
            "EnsembleAT", "GradientRegularization", "JacobianRegularization", "Objective", "OptimizerSpec",
-           "Standard", "Trainer", "heldout_accuracy", "input_gradient_penalty", "lr_factor"]
+           "Standard", "Trainer", "heldout_accuracy", "input_gradient_penalty", "lr_factor",
+           "FastPath", "RECIPES", "Recipe", "RecipeTrainer", "bf16_supported", "build", "get_recipe",
+           "split_heldout"]

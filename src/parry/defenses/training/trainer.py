@@ -10,6 +10,10 @@ A wall-clock budget (``minutes``) stretches the learning-rate schedule over the 
 available. For single-step objectives (FGSM-RS) a catastrophic-overfitting guard (Wong et
 al., ICLR 2020, Sec. 5.2) compares every epoch's held-out PGD accuracy with the best one:
 after a drop of more than ``guard_drop`` it rolls back to the best weights and stops.
+
+The fast path (``fast=True``, the default; see :mod:`parry.defenses.training.fast`) trains in
+the channels-last layout and, where the device supports bf16, under bf16 autocast with fp32
+losses; the recipe records what was used. ``fast=False`` trains in plain fp32 NCHW.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from tqdm.auto import tqdm
 from parry.attacks.base import Attack
 from parry.attacks.gradient.pgd import PGD
 from parry.classifier import Classifier
+from parry.defenses.training.fast import FastPath
 from parry.defenses.training.heldout import heldout_accuracy
 from parry.defenses.training.objective import AdversarialObjective, Objective
 from parry.defenses.training.optim import OptimizerSpec, check_schedule, lr_factor
@@ -68,6 +73,9 @@ class Trainer:
             'robust_accuracy': ...}`` (for custom evaluations and tests).
         callback: called after every optimiser step with the global step count.
         log: called with every epoch's record.
+        fast: the fast path: channels-last layout for the model and batches during the training
+            steps, and bf16 autocast (fp32 losses) where the model's device supports bf16;
+            False trains in plain fp32. Held-out checks always run in fp32.
     """
 
     def __init__(self, model: Classifier, objective: Objective, *, optimizer: OptimizerSpec | None = None,
@@ -80,7 +88,7 @@ class Trainer:
                  save_every: int | None = None, eps_ramp_epochs: float = 0.0, progress: bool = True,
                  evaluator: Evaluator | None = None,
                  callback: Callable[[int], None] | None = None,
-                 log: Callable[[dict[str, Any]], None] | None = None) -> None:
+                 log: Callable[[dict[str, Any]], None] | None = None, fast: bool = True) -> None:
         if not isinstance(model, Classifier):
             raise ValueError(f"model: expected a parry Classifier, got {type(model).__name__}")
         if not isinstance(objective, Objective):
@@ -118,6 +126,7 @@ class Trainer:
         if self.out_dir is None and self.save_every is not None:
             raise ValueError("save_every: needs out_dir for the resume state")
         self.architecture, self.arch_kwargs, self.dataset = architecture, dict(arch_kwargs or {}), dataset
+        self.fast = FastPath.choose(fast, model.device)
 
     # ----------------------------------------------------------------- configuration
     def _eval_attack(self, eval_attack: Attack | str | None) -> Attack | None:
@@ -160,7 +169,8 @@ class Trainer:
                 "minutes": self.minutes, "batch_size": self.batch_size, "seed": self.seed,
                 "train_set": getattr(train_set, "name", None), "train_size": len(train_set),
                 "eval_points": None if self.eval_set is None else len(self.eval_set), "eval_attack": attack,
-                "guard_drop": self.guard_drop, "eps_ramp_epochs": self.eps_ramp_epochs}
+                "guard_drop": self.guard_drop, "eps_ramp_epochs": self.eps_ramp_epochs,
+                "fast": self.fast.params()}
 
     # ----------------------------------------------------------------- the run
     def fit(self, train_set: Any, *, resume: bool = False) -> dict[str, Any]:
@@ -233,17 +243,8 @@ class _Run:
         bar = tqdm(total=self.total_steps, initial=m["step"], desc=f"train {t.objective.name}", unit="step",
                    disable=not t.progress, leave=False)
         try:
-            while not m["finished"]:
-                if (t.epochs is not None and m["epoch"] >= t.epochs) or self.time_up(time.perf_counter() - start):
-                    m["finished"] = True
-                    break
-                self.train_epoch(bar, start)
-                m["elapsed_s"] = time.perf_counter() - start
-                self.end_epoch(bar)
-                m["elapsed_s"] = time.perf_counter() - start
-                if m["stopped"] is not None:
-                    m["finished"] = True
-                self.save_resume()
+            with t.fast.weights(model):
+                self._epochs(start, bar)
         finally:
             bar.close()
             model.eval()
@@ -251,6 +252,20 @@ class _Run:
         self.save_resume()
         return {"epochs": m["history"], "best_epoch": m["best_epoch"], "best_score": m["best_score"],
                 "steps": m["step"], "stopped": m["stopped"], "wall_time_s": m["elapsed_s"]}
+
+    def _epochs(self, start: float, bar: Any) -> None:
+        t, m = self.t, self.meta
+        while not m["finished"]:
+            if (t.epochs is not None and m["epoch"] >= t.epochs) or self.time_up(time.perf_counter() - start):
+                m["finished"] = True
+                break
+            self.train_epoch(bar, start)
+            m["elapsed_s"] = time.perf_counter() - start
+            self.end_epoch(bar)
+            m["elapsed_s"] = time.perf_counter() - start
+            if m["stopped"] is not None:
+                m["finished"] = True
+            self.save_resume()
 
     def train_epoch(self, bar: Any, start: float) -> None:
         t, m, model = self.t, self.meta, self.t.model
@@ -264,7 +279,8 @@ class _Run:
             for group in self.opt.param_groups:
                 group["lr"] = lr
             model.train()
-            loss, stats = self.objective().loss(model, x, y, generator=self.generator)
+            with t.fast.step(model, self.device):
+                loss, stats = self.objective().loss(model, t.fast.batch(x), y, generator=self.generator)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()

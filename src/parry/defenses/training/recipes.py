@@ -1,0 +1,223 @@
+"""Named training recipes: everything a robust-training run needs, as data.
+
+A :class:`Recipe` names the architecture, data set, objective and its parameters, optimiser,
+learning-rate schedule, epochs and/or wall-clock minutes, batch size, eps warm-up, seed, the
+size of the held-out validation split (drawn, seeded, from the training split) and whether the
+Trainer's fast path is on. ``get_recipe(name, **overrides)`` returns a catalogue entry, with
+fields replaced; ``build(recipe)`` returns ``(classifier, objective, trainer_kwargs)`` so that
+``RecipeTrainer(classifier, objective, recipe=recipe, **trainer_kwargs)`` (or the plain
+:class:`~parry.defenses.training.Trainer`) runs it. ``parry train --recipe NAME`` does it all.
+
+The catalogue (eps in pixel space [0, 1]):
+
+- ``mnist-standard``: the undefended baseline; TRADES SmallCNN, cross-entropy, Adam, 5 epochs.
+- ``mnist-pgd-at``: PGD-10 adversarial training (Madry et al., ICLR 2018) at Linf 0.3 of the
+  TRADES SmallCNN with Adam, eps ramped up over the first 3 epochs, 60 minutes (the issue's
+  2-core CPU budget; at most 40 epochs).
+- ``mnist-trades``: TRADES (Zhang et al., ICML 2019) at Linf 0.3, beta 1 (the paper's MNIST
+  value), 10 KL-ascent steps, same model, optimiser, warm-up and budget.
+- ``mnist-fgsm-rs``: fast FGSM-RS (Wong et al., ICLR 2020) at Linf 0.3, step 1.25 eps, Adam with
+  the one-cycle rate peaking at 5e-3, 10 epochs, with the held-out PGD guard against
+  catastrophic overfitting.
+- ``fashion-pgd-at``: PGD-10 adversarial training at Linf 0.1 on Fashion-MNIST, TRADES SmallCNN,
+  Adam, eps warm-up over 2 epochs, 60 minutes.
+- ``cifar10-jpeg-pgd-at``: PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 copy served by
+  ``parry.data`` (the JPEG-re-encoded copy where the official tarballs are absent), the small
+  ``cifar-cnn``, SGD with momentum and the one-cycle rate, 120 minutes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from parry.classifier import Classifier
+from parry.defenses.training.fgsm_rs import FGSMRS
+from parry.defenses.training.mart import MART
+from parry.defenses.training.objective import AdversarialObjective, Objective
+from parry.defenses.training.optim import OptimizerSpec, check_schedule
+from parry.defenses.training.pgd_at import PGDAT
+from parry.defenses.training.standard import Standard
+from parry.defenses.training.trades import TRADES
+from parry.defenses.training.trainer import Trainer
+from parry.validation import check_nonneg_float, check_positive_float, check_positive_int
+from parry.zoo.registry import ARCHITECTURES, DATASET_INFO, make_classifier
+
+#: The objectives a recipe can name, each built from the recipe's ``objective_params``.
+OBJECTIVES: dict[str, Callable[..., Objective]] = {
+    "standard": Standard, "pgd-at": PGDAT, "trades": TRADES, "fgsm-rs": FGSMRS, "mart": MART,
+}
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """One training run, as data (JSON-friendly through :meth:`params`).
+
+    Args:
+        name: the recipe's name (kept when fields are overridden).
+        description: one line for ``--help`` and the sidecar.
+        architecture, arch_kwargs, dataset: the zoo architecture and the data set (``parry.data``).
+        objective, objective_params: a key of :data:`OBJECTIVES` and its keyword arguments.
+        optimizer: keyword arguments of :class:`OptimizerSpec` (name, lr, momentum, weight_decay).
+        schedule: the learning-rate schedule ('constant', 'cosine', 'step', 'one-cycle').
+        epochs, minutes: passes over the data and/or the wall-clock budget (epochs then caps).
+        batch_size, seed: mini-batch size; the seed of the split, initialisation and training.
+        eps_ramp_epochs: linear eps warm-up from 0 (adversarial objectives only).
+        eval_points: size of the held-out validation split, taken (seeded) from the training split.
+        train_points: train on this many of the remaining images, spread evenly (None: all of them).
+        fast: the Trainer's fast path (channels-last; bf16 autocast where supported).
+    """
+
+    name: str
+    description: str
+    architecture: str
+    dataset: str
+    objective: str
+    objective_params: Mapping[str, Any] = field(default_factory=dict)
+    optimizer: Mapping[str, Any] = field(default_factory=dict)
+    schedule: str = "cosine"
+    epochs: int | None = 10
+    minutes: float | None = None
+    batch_size: int = 128
+    eps_ramp_epochs: float = 0.0
+    seed: int = 0
+    eval_points: int = 1000
+    train_points: int | None = None
+    fast: bool = True
+    arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"name: expected a non-empty string, got {self.name!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture: unknown {self.architecture!r}; valid: {', '.join(ARCHITECTURES)}")
+        if self.dataset not in DATASET_INFO:
+            raise ValueError(f"dataset: unknown {self.dataset!r}; valid: {', '.join(DATASET_INFO)}")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective: unknown {self.objective!r}; valid: {', '.join(OBJECTIVES)}")
+        for key in ("objective_params", "optimizer", "arch_kwargs"):
+            if not isinstance(getattr(self, key), Mapping):
+                raise ValueError(f"{key}: expected a mapping of keyword arguments, got {getattr(self, key)!r}")
+        OptimizerSpec(**self.optimizer)  # refuses unknown names and bad values now, not at training time
+        check_schedule(self.schedule)
+        if self.epochs is None and self.minutes is None:
+            raise ValueError("epochs: a recipe needs epochs, minutes or both")
+        if self.epochs is not None:
+            check_positive_int(self.epochs, "epochs")
+        check_positive_float(self.minutes, "minutes", allow_none=True)
+        check_positive_int(self.batch_size, "batch_size")
+        check_positive_int(self.seed, "seed", minimum=0)
+        check_nonneg_float(self.eps_ramp_epochs, "eps_ramp_epochs")
+        check_positive_int(self.eval_points, "eval_points")
+        if self.train_points is not None:
+            check_positive_int(self.train_points, "train_points", minimum=2)
+        if not isinstance(self.fast, bool):
+            raise ValueError(f"fast: expected a bool, got {self.fast!r}")
+        objective = self.make_objective()  # refuses bad objective parameters now
+        if self.eps_ramp_epochs > 0 and not isinstance(objective, AdversarialObjective):
+            raise ValueError(f"eps_ramp_epochs: the {self.objective} objective has no eps to ramp up")
+
+    def make_objective(self) -> Objective:
+        """The recipe's objective."""
+        try:
+            return OBJECTIVES[self.objective](**self.objective_params)
+        except TypeError as exc:
+            raise ValueError(f"objective_params: {self.objective}: {exc}") from exc
+
+    def params(self) -> dict[str, Any]:
+        """The recipe as plain JSON-friendly data (written into the checkpoint's sidecar)."""
+        out = dataclasses.asdict(self)
+        for key in ("objective_params", "optimizer", "arch_kwargs"):
+            out[key] = dict(out[key])
+        return out
+
+
+def _mnist_adversarial(name: str, description: str, objective: str, **params: Any) -> Recipe:
+    return Recipe(name, description, "small-cnn", "mnist", objective, params,
+                  {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}, schedule="cosine", epochs=40, minutes=60.0,
+                  batch_size=128, eps_ramp_epochs=3.0, seed=0, eval_points=1000)
+
+
+RECIPES: dict[str, Recipe] = {r.name: r for r in (
+    Recipe("mnist-standard", "Undefended TRADES SmallCNN on MNIST: cross-entropy, Adam, 5 epochs.",
+           "small-cnn", "mnist", "standard", {}, {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
+           schedule="cosine", epochs=5, batch_size=128, eval_points=1000),
+    _mnist_adversarial("mnist-pgd-at", "PGD-10 adversarial training (Madry et al.) at Linf 0.3, TRADES SmallCNN, "
+                       "Adam, eps warm-up over 3 epochs, 60 minutes.", "pgd-at", eps=0.3, steps=10),
+    _mnist_adversarial("mnist-trades", "TRADES (Zhang et al.) at Linf 0.3, beta 1, 10 ascent steps, TRADES "
+                       "SmallCNN, Adam, eps warm-up over 3 epochs, 60 minutes.", "trades", eps=0.3, steps=10,
+                       beta=1.0),
+    Recipe("mnist-fgsm-rs", "Fast FGSM-RS (Wong et al.) at Linf 0.3, step 1.25 eps, one-cycle Adam to 5e-3, "
+           "10 epochs, held-out PGD guard.", "small-cnn", "mnist", "fgsm-rs", {"eps": 0.3, "alpha": 0.375},
+           {"name": "adam", "lr": 5e-3, "weight_decay": 0.0}, schedule="one-cycle", epochs=10, batch_size=100,
+           eval_points=1000),
+    Recipe("fashion-pgd-at", "PGD-10 adversarial training at Linf 0.1 on Fashion-MNIST, TRADES SmallCNN, Adam, "
+           "eps warm-up over 2 epochs, 60 minutes.", "small-cnn", "fashion-mnist", "pgd-at",
+           {"eps": 0.1, "steps": 10}, {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}, schedule="cosine",
+           epochs=40, minutes=60.0, batch_size=128, eps_ramp_epochs=2.0, eval_points=1000),
+    Recipe("cifar10-jpeg-pgd-at", "PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 (JPEG) copy, cifar-cnn, "
+           "SGD momentum 0.9, one-cycle to 0.05, 120 minutes.", "cifar-cnn", "cifar10", "pgd-at",
+           {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255},
+           {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}, schedule="one-cycle", epochs=60,
+           minutes=120.0, batch_size=128, eval_points=1000),
+)}
+
+
+def get_recipe(name: str, **overrides: Any) -> Recipe:
+    """The catalogue recipe ``name`` with ``overrides`` (field names of :class:`Recipe`) replaced."""
+    if name not in RECIPES:
+        raise ValueError(f"recipe: unknown name {name!r}; valid names: {', '.join(RECIPES)}")
+    fields = {f.name for f in dataclasses.fields(Recipe)} - {"name"}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise ValueError(f"recipe: unknown field(s) {', '.join(unknown)}; valid fields: {', '.join(sorted(fields))}")
+    return dataclasses.replace(RECIPES[name], **overrides)
+
+
+def build(recipe: Recipe) -> tuple[Classifier, Objective, dict[str, Any]]:
+    """``(classifier, objective, trainer_kwargs)`` of ``recipe``: a freshly initialised classifier
+    (seeded by the recipe's seed) and the keyword arguments of :class:`Trainer` (everything but
+    the data: ``eval_set``, ``out_dir`` and the progress/log callbacks are the caller's)."""
+    if not isinstance(recipe, Recipe):
+        raise ValueError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
+    import torch
+
+    torch.manual_seed(recipe.seed)
+    classifier = make_classifier(recipe.architecture, recipe.dataset, **recipe.arch_kwargs)
+    kwargs: dict[str, Any] = {
+        "optimizer": OptimizerSpec(**recipe.optimizer), "schedule": recipe.schedule, "epochs": recipe.epochs,
+        "minutes": recipe.minutes, "batch_size": recipe.batch_size, "seed": recipe.seed,
+        "eps_ramp_epochs": recipe.eps_ramp_epochs, "architecture": recipe.architecture,
+        "arch_kwargs": dict(recipe.arch_kwargs), "dataset": recipe.dataset, "fast": recipe.fast,
+    }
+    return classifier, recipe.make_objective(), kwargs
+
+
+class RecipeTrainer(Trainer):
+    """A :class:`Trainer` that also writes its named :class:`Recipe` into the run's recipe
+    (every checkpoint's sidecar and the resume state's check)."""
+
+    def __init__(self, model: Classifier, objective: Objective, *, recipe: Recipe, **kwargs: Any) -> None:
+        if not isinstance(recipe, Recipe):
+            raise ValueError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
+        super().__init__(model, objective, **kwargs)
+        self.named_recipe = recipe
+
+    def recipe(self, train_set: Any) -> dict[str, Any]:
+        return {**super().recipe(train_set), "recipe": self.named_recipe.params()}
+
+
+def split_heldout(dataset: Any, eval_points: int, seed: int) -> tuple[Any, Any]:
+    """``(train, held_out)``: ``eval_points`` samples drawn by a permutation seeded with ``seed``
+    are held out for validation, the others (in their original order) are for training."""
+    import torch
+
+    n = len(dataset)
+    check_positive_int(eval_points, "eval_points")
+    if eval_points > n - 2:
+        raise ValueError(f"eval_points: {eval_points} leaves fewer than 2 of the {n} training samples")
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    held = torch.zeros(n, dtype=torch.bool)
+    held[order[:eval_points]] = True
+    return dataset.subset(~held), dataset.subset(held)

@@ -1,0 +1,97 @@
+"""Training recipes (parry.defenses.training.recipes) and the Trainer's fast path."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from parry.data.dataset import ArrayDataset
+from parry.defenses.training import PGDAT, OptimizerSpec, Trainer
+from parry.defenses.training.fast import FastPath, bf16_supported
+from parry.defenses.training.recipes import RECIPES, RecipeTrainer, build, get_recipe, split_heldout
+from parry.zoo import make_classifier
+
+
+def patches(n: int, seed: int) -> ArrayDataset:
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 10, (n,), generator=g)
+    images = torch.randint(0, 60, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
+    for i, c in enumerate(labels.tolist()):
+        r, col = 2 + 12 * (c // 5), 1 + 5 * (c % 5)
+        images[i, 0, r:r + 6, col:col + 5] = 230
+    return ArrayDataset(images, labels, [str(c) for c in range(10)], "synthetic")
+
+
+def test_catalogue_has_the_documented_recipes():
+    assert {"mnist-pgd-at", "mnist-trades", "mnist-fgsm-rs", "fashion-pgd-at", "cifar10-jpeg-pgd-at",
+            "mnist-standard"} <= set(RECIPES)
+    pgd = RECIPES["mnist-pgd-at"]
+    assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
+    assert pgd.optimizer["name"] == "adam" and pgd.architecture == "small-cnn"
+    assert RECIPES["fashion-pgd-at"].objective_params["eps"] == 0.1
+    assert RECIPES["cifar10-jpeg-pgd-at"].objective_params["eps"] == pytest.approx(8 / 255)
+    for recipe in RECIPES.values():
+        classifier, objective, kwargs = build(recipe)
+        assert objective.params()["name"] == recipe.objective and kwargs["dataset"] == recipe.dataset
+        Trainer(classifier, objective, guard_drop=None, **kwargs)  # the kwargs are the Trainer's
+
+
+def test_get_recipe_overrides_and_refuses():
+    r = get_recipe("mnist-pgd-at", epochs=1, minutes=None, fast=False)
+    assert (r.epochs, r.minutes, r.fast, r.name) == (1, None, False, "mnist-pgd-at")
+    with pytest.raises(ValueError, match="unknown name 'nope'"):
+        get_recipe("nope")
+    with pytest.raises(ValueError, match="unknown field"):
+        get_recipe("mnist-pgd-at", lr=1)
+    with pytest.raises(ValueError, match="objective_params"):
+        get_recipe("mnist-pgd-at", objective_params={"eps": 0.3, "beta": 2})
+    with pytest.raises(ValueError, match="eps_ramp_epochs"):
+        get_recipe("mnist-standard", eps_ramp_epochs=1.0)
+    with pytest.raises(ValueError, match="epochs"):
+        get_recipe("mnist-standard", epochs=None, minutes=None)
+
+
+def test_heldout_split_is_seeded_and_disjoint():
+    data = patches(50, 0)
+    train, held = split_heldout(data, 10, seed=3)
+    again, held_again = split_heldout(data, 10, seed=3)
+    assert len(train) == 40 and len(held) == 10 and torch.equal(held.images, held_again.images)
+    with pytest.raises(ValueError, match="eval_points"):
+        split_heldout(data, 49, seed=0)
+
+
+def test_recipe_trainer_writes_the_recipe():
+    recipe = get_recipe("mnist-standard", epochs=1)
+    classifier, objective, kwargs = build(recipe)
+    run = RecipeTrainer(classifier, objective, recipe=recipe, progress=False, **kwargs).recipe(patches(8, 0))
+    assert run["recipe"]["name"] == "mnist-standard" and run["fast"]["channels_last"] is True
+    assert run["fast"]["autocast"] == ("bfloat16" if bf16_supported("cpu") else None)
+
+
+def test_fast_path_choice():
+    assert FastPath.choose(False, "cpu") == FastPath()
+    assert FastPath.choose(True, "cpu").channels_last
+    with pytest.raises(ValueError, match="fast"):
+        FastPath.choose("yes", "cpu")  # type: ignore[arg-type]
+
+
+def fit(fast: bool) -> tuple[list[float], torch.nn.Module]:
+    torch.manual_seed(0)
+    model = make_classifier("lenet", "mnist")
+    trainer = Trainer(model, PGDAT(0.1, steps=2), epochs=8, batch_size=32, seed=1, progress=False, fast=fast,
+                      schedule="constant", optimizer=OptimizerSpec("adam", lr=3e-3, weight_decay=0.0))
+    history = trainer.fit(patches(96, 0))
+    return [r["loss"] for r in history["epochs"]], model
+
+
+def test_fast_path_on_and_off_both_train_and_agree():
+    slow_losses, slow = fit(False)
+    fast_losses, fast = fit(True)
+    assert slow_losses[-1] < 0.8 * slow_losses[0] and fast_losses[-1] < 0.8 * fast_losses[0]
+    assert fast_losses == pytest.approx(slow_losses, rel=0.15, abs=0.05)
+    # the weights come back in the ordinary layout
+    assert all(p.is_contiguous() for p in fast.parameters())
+    x = patches(40, 5).tensors()[0]
+    with torch.no_grad():
+        agree = (fast.eval()(x).argmax(1) == slow.eval()(x).argmax(1)).float().mean()
+    assert agree >= 0.9
