@@ -5,21 +5,12 @@ from __future__ import annotations
 import pytest
 import torch
 
-from parry.data.dataset import ArrayDataset
 from parry.defenses.training import PGDAT, OptimizerSpec, Trainer
 from parry.defenses.training.fast import FastPath, bf16_supported
 from parry.defenses.training.recipes import RECIPES, RecipeTrainer, build, get_recipe, split_heldout
 from parry.zoo import make_classifier
 
-
-def patches(n: int, seed: int) -> ArrayDataset:
-    g = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 10, (n,), generator=g)
-    images = torch.randint(0, 60, (n, 1, 28, 28), generator=g, dtype=torch.uint8)
-    for i, c in enumerate(labels.tolist()):
-        r, col = 2 + 12 * (c // 5), 1 + 5 * (c % 5)
-        images[i, 0, r:r + 6, col:col + 5] = 230
-    return ArrayDataset(images, labels, [str(c) for c in range(10)], "synthetic")
+from synthetic import patches
 
 
 def test_catalogue_has_the_documented_recipes():

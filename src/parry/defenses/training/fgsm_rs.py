@@ -9,15 +9,14 @@ epoch); the Trainer's held-out PGD guard is on by default for this objective.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from parry.attacks.gradient.fgsm import FGSMRandomStart
 from parry.classifier import Classifier
-from parry.defenses.training.objective import AdversarialObjective, Stats, draw_seed
+from parry.defenses.training.objective import CraftedCrossEntropy, draw_seed
 
 
-class FGSMRS(AdversarialObjective):
+class FGSMRS(CraftedCrossEntropy):
     """FGSM-RS training. ``alpha``: the step; None means ``1.25 * eps`` (Wong et al.)."""
 
     name = "fgsm-rs"
@@ -35,11 +34,3 @@ class FGSMRS(AdversarialObjective):
         attack = FGSMRandomStart(self.eps, self.norm, alpha=self.step_size, early_stop=False,
                                  seed=draw_seed(generator))
         return attack.generate(model, x, y)
-
-    def loss(self, model: Classifier, x: Tensor, y: Tensor, *,
-             generator: torch.Generator | None = None) -> tuple[Tensor, Stats]:
-        x_adv = self.craft(model, x, y, generator)
-        logits = model(x_adv)
-        loss = F.cross_entropy(logits, y)
-        accuracy = (logits.detach().argmax(dim=1) == y).float().mean()
-        return loss, {"loss": loss.detach(), "adv_accuracy": accuracy}

@@ -15,6 +15,7 @@ from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from parry.classifier import Classifier
@@ -85,6 +86,21 @@ class AdversarialObjective(Objective, ABC):
         other = copy.copy(self)
         other.eps = float(check_eps(eps))
         return other
+
+
+class CraftedCrossEntropy(AdversarialObjective, ABC):
+    """Cross-entropy on adversarial examples that ``craft`` makes (PGD-AT, FGSM-RS)."""
+
+    @abstractmethod
+    def craft(self, model: Classifier, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
+        """The training examples (eval mode, frozen parameters)."""
+
+    def loss(self, model: Classifier, x: Tensor, y: Tensor, *,
+             generator: torch.Generator | None = None) -> tuple[Tensor, Stats]:
+        logits = model(self.craft(model, x, y, generator))
+        loss = F.cross_entropy(logits, y)
+        accuracy = (logits.detach().argmax(dim=1) == y).float().mean()
+        return loss, {"loss": loss.detach(), "adv_accuracy": accuracy}
 
 
 def draw_seed(generator: torch.Generator | None) -> int:

@@ -5,15 +5,14 @@ model, from a uniform random start, every sample attacked for the full budget.""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from parry.attacks.gradient.pgd import PGD
 from parry.classifier import Classifier
-from parry.defenses.training.objective import AdversarialObjective, Stats, draw_seed
+from parry.defenses.training.objective import CraftedCrossEntropy, draw_seed
 
 
-class PGDAT(AdversarialObjective):
+class PGDAT(CraftedCrossEntropy):
     """min_theta E[max_{||d|| <= eps} CE(f(x + d), y)], the inner max by PGD-``steps``.
 
     Args: see :class:`AdversarialObjective`; ``random_start`` as in PGD (Madry et al. use it).
@@ -33,11 +32,3 @@ class PGDAT(AdversarialObjective):
         attack = PGD(self.eps, self.norm, steps=self.steps, alpha=self.step_size, random_start=self.random_start,
                      early_stop=False, seed=draw_seed(generator))
         return attack.generate(model, x, y)
-
-    def loss(self, model: Classifier, x: Tensor, y: Tensor, *,
-             generator: torch.Generator | None = None) -> tuple[Tensor, Stats]:
-        x_adv = self.craft(model, x, y, generator)
-        logits = model(x_adv)
-        loss = F.cross_entropy(logits, y)
-        accuracy = (logits.detach().argmax(dim=1) == y).float().mean()
-        return loss, {"loss": loss.detach(), "adv_accuracy": accuracy}
