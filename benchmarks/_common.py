@@ -3,6 +3,7 @@ environment description. Not part of the package and not imported by the tests."
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import importlib
 import json
@@ -13,9 +14,10 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
+from torch import nn
 
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
@@ -68,6 +70,20 @@ def trained_madry_mnist(log: Callable[[str], None] = print):
                             metrics={"clean_accuracy_test": acc, "train_loss": history["loss"][-1]})
     clf, meta = zoo.load_checkpoint(MODEL_STEM)
     return clf.eval(), meta
+
+
+@contextlib.contextmanager
+def frozen(model: nn.Module) -> Iterator[None]:
+    """Parameters requires_grad False for the duration (restored afterwards): the peers get the
+    same frozen model Parry's Classifier makes for itself, so nobody computes parameter gradients."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
 
 
 def _version(module: str) -> str | None:

@@ -30,11 +30,12 @@ Results: a Markdown table on stdout and ``benchmarks/results/autoattack_cw.json`
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
@@ -47,16 +48,6 @@ import _common  # noqa: E402
 EPS = 0.3
 CW = {"binary_search_steps": 5, "steps": 100, "stepsize": 0.1, "initial_const": 1e-2}
 SPEEDUP_TARGET = 1.5
-
-
-def frozen_eval(model: nn.Module) -> Callable[[], None]:
-    """Eval mode and frozen parameters for the peers (Parry's Classifier does this itself);
-    returns the function that restores the flags."""
-    model.eval()
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    for p, _ in flags:
-        p.requires_grad_(False)
-    return lambda: [p.requires_grad_(flag) for p, flag in flags]
 
 
 def accuracy_of(model: nn.Module, adv: Tensor, y: Tensor) -> float:
@@ -102,7 +93,6 @@ def art_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict
     stages = []
 
     def run(attack, labels: np.ndarray, name: str) -> None:
-        nonlocal robust
         idx = np.flatnonzero(robust)
         if idx.size == 0:
             return
@@ -188,11 +178,9 @@ def main() -> None:
         if f"{name}-aa" in skip:
             continue
         gate.wait()
-        restore = frozen_eval(robust) if name != "parry" else (lambda: None)
-        try:
+        robust.eval()
+        with _common.frozen(robust) if name != "parry" else contextlib.nullcontext():
             timing, (adv, extra) = _common.timed(fn)
-        finally:
-            restore()
         row = {"contender": name, "wall_s": timing.wall_s, "others_cores": timing.others_cores,
                "robust_accuracy": accuracy_of(robust.eval(), adv, y), "in_ball": check_linf(adv, x, EPS), **extra}
         rows["autoattack"].append(row)
@@ -207,11 +195,9 @@ def main() -> None:
         if f"{name}-cw" in skip:
             continue
         gate.wait()
-        restore = frozen_eval(madry) if name != "parry" else (lambda: None)
-        try:
+        madry.eval()
+        with _common.frozen(madry) if name != "parry" else contextlib.nullcontext():
             timing, (adv, success) = _common.timed(fn)
-        finally:
-            restore()
         norms = (adv - xc).flatten(1).norm(dim=1)
         found = success & clean_correct
         row = {"contender": name, "wall_s": timing.wall_s, "others_cores": timing.others_cores,

@@ -29,7 +29,7 @@ import contextlib
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -52,19 +52,6 @@ TARGET_SPEEDUP = 3.0                # row 2: Parry at least 3x faster than torch
 
 
 # ---------------------------------------------------------------------- helpers
-@contextlib.contextmanager
-def frozen(model: nn.Module) -> Iterator[None]:
-    """Parameters requires_grad False for the duration (restored afterwards)."""
-    flags = [(p, p.requires_grad) for p in model.parameters()]
-    try:
-        for p, _ in flags:
-            p.requires_grad_(False)
-        yield
-    finally:
-        for p, flag in flags:
-            p.requires_grad_(flag)
-
-
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor) -> float:
     correct = sum(int((model(x[i:i + BATCH]).argmax(1) == y[i:i + BATCH]).sum())
@@ -102,7 +89,7 @@ def row1_contenders(clf: nn.Module, frozen_peers: bool) -> dict[str, dict[str, A
     out: dict[str, dict[str, Any]] = {}
 
     def bare(xs: Tensor, ys: Tensor) -> Tensor:
-        with frozen(clf):
+        with _common.frozen(clf):
             return bare_pgd(clf, xs, ys, EPS, ALPHA, STEPS)
 
     out["bare PyTorch loop (limit)"] = {
@@ -117,7 +104,7 @@ def row1_contenders(clf: nn.Module, frozen_peers: bool) -> dict[str, dict[str, A
         "fn": lambda xs, ys: parry_call(clf, xs, ys).adv,
         "includes": "as generate + 1 clean and 1 final forward + AttackResult bookkeeping"}
 
-    peer_ctx = (lambda: frozen(clf)) if frozen_peers else contextlib.nullcontext
+    peer_ctx = (lambda: _common.frozen(clf)) if frozen_peers else contextlib.nullcontext
 
     try:
         import torchattacks
