@@ -80,7 +80,7 @@ def _conv_model():
 
 def test_channels_last_layout_during_attacks_changes_nothing_but_speed():
     x, y = torch.rand(16, 3, 14, 14), torch.randint(0, 4, (16,))
-    fast, plain = Classifier(_conv_model()), Classifier(_conv_model(), channels_last=False)
+    fast, plain = Classifier(_conv_model(), channels_last=True), Classifier(_conv_model())
     weights = [(p.data_ptr(), p.stride()) for p in fast.parameters()]
     with fast.attack_mode():
         assert fast.model[0].weight.is_contiguous(memory_format=torch.channels_last)
