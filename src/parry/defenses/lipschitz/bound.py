@@ -9,11 +9,19 @@ input size it receives; activations known to be 1-Lipschitz (ReLU, GroupSort, ta
 contribute 1; a Classifier's ``(x - mean) / std`` contributes ``1 / min |std|``. Anything
 else is refused, since its constant is unknown.
 
-Power iteration converges to each norm from below, so every affine layer's estimate is
-raised by the relative ``slack`` (default 1e-3) before the product is taken. This margin is
-a safeguard, not a proof: with the default 500 iterations the estimates here agree with
-exact SVDs to about 1e-5, but a layer whose top singular values are extremely close can
-converge more slowly.
+Two methods give each affine layer's norm:
+
+- ``'certified'`` (the default, and what certificates use): provable upper bounds
+  (:mod:`parry.defenses.lipschitz.certified_norms`: SVD for Linear, the polyphase Fourier
+  bound for Conv2d, exact for BatchNorm and average pooling), so the product is a bound.
+- ``'power'``: power iteration on the layer itself at the input size it receives, which
+  converges to each norm from below; every estimate is raised by the relative ``slack``
+  (default 1e-3) before the product is taken. This margin is a safeguard, not a proof: with
+  the default 500 iterations the estimates agree with exact SVDs to about 1e-5, but a layer
+  whose top singular values are extremely close can converge more slowly. It is the tighter
+  figure for strided or zero-padded convolutions, whose Fourier bound can exceed their norm
+  by a few per cent, and it covers the layers without a certified bound (Conv1d/3d,
+  transposed convolutions, 1-D pooling).
 """
 
 from __future__ import annotations
@@ -24,6 +32,7 @@ import torch
 from torch import nn
 
 from parry.classifier import Classifier
+from parry.defenses.lipschitz.certified_norms import certified_norm
 from parry.defenses.lipschitz.groupsort import GroupSort
 from parry.defenses.lipschitz.layers import SpectralConv2d, SpectralLinear
 from parry.defenses.lipschitz.power_iteration import power_iteration
@@ -77,14 +86,26 @@ def _layers(model: nn.Module) -> tuple[float, list[tuple[str, nn.Module]]]:
     return factor, _flatten(model, "")
 
 
-def layer_norms(model: nn.Module, input_shape: Sequence[int] | None = None, *, iterations: int = 500,
-                tol: float = 1e-7, seed: int = 0) -> list[tuple[str, float]]:
-    """Per layer, ``(name, L2 Lipschitz constant estimate)`` by power iteration (no slack);
-    the first entry is the Classifier's normalisation when there is one.
+METHODS = ("certified", "power")
+
+
+def _check_method(method: str) -> str:
+    if method not in METHODS:
+        raise ValueError(f"method: expected one of {METHODS}, got {method!r}")
+    return method
+
+
+def layer_norms(model: nn.Module, input_shape: Sequence[int] | None = None, *, method: str = "certified",
+                iterations: int = 500, tol: float = 1e-7, seed: int = 0) -> list[tuple[str, float]]:
+    """Per layer, ``(name, L2 Lipschitz constant)``: a provable upper bound (``method=
+    'certified'``) or a power-iteration estimate without slack (``'power'``; ``iterations``,
+    ``tol`` and ``seed`` apply to it); the first entry is the Classifier's normalisation when
+    there is one.
 
     ``input_shape`` is one input's shape, e.g. (1, 28, 28); a Classifier's own is the default.
     Raises ValueError for a layer whose constant is unknown (named in the message).
     """
+    _check_method(method)
     check_positive_int(iterations, "iterations")
     check_nonneg_float(tol, "tol")
     factor, layers = _layers(model)
@@ -110,7 +131,12 @@ def layer_norms(model: nn.Module, input_shape: Sequence[int] | None = None, *, i
     try:
         x = torch.zeros((1, *shape), device=device, dtype=dtype)
         for name, layer in layers:
-            if isinstance(layer, AFFINE):
+            if isinstance(layer, AFFINE) and method == "certified":
+                try:
+                    norms.append((name, certified_norm(layer, tuple(x.shape[1:]))))
+                except ValueError as exc:
+                    raise ValueError(f"model: layer {name!r}: {exc}; method='power' estimates it instead") from exc
+            elif isinstance(layer, AFFINE):
                 with torch.no_grad():
                     offset = layer(torch.zeros_like(x))  # the bias part, removed to leave the linear map
                 sigma, _ = power_iteration(lambda v, f=layer, b=offset: f(v) - b, tuple(x.shape),
@@ -127,16 +153,18 @@ def layer_norms(model: nn.Module, input_shape: Sequence[int] | None = None, *, i
     return norms
 
 
-def lipschitz_bound(model: nn.Module, input_shape: Sequence[int] | None = None, *, iterations: int = 500,
-                    tol: float = 1e-7, slack: float = 1e-3, seed: int = 0) -> float:
+def lipschitz_bound(model: nn.Module, input_shape: Sequence[int] | None = None, *, method: str = "certified",
+                    iterations: int = 500, tol: float = 1e-7, slack: float = 1e-3, seed: int = 0) -> float:
     """An upper bound on ``sup ||f(x) - f(x')||_2 / ||x - x'||_2`` of the logits map.
 
-    The product of :func:`layer_norms`, each affine layer's estimate raised by ``slack``.
-    ``model``: an ``nn.Sequential`` or a :class:`~parry.classifier.Classifier` around one.
+    The product of :func:`layer_norms`: provable with ``method='certified'`` (the default);
+    with ``'power'``, each affine layer's estimate raised by ``slack`` (see the module
+    docstring). ``model``: an ``nn.Sequential`` or a :class:`~parry.classifier.Classifier`
+    around one.
     """
-    slack = check_nonneg_float(slack, "slack")
+    slack = check_nonneg_float(slack, "slack") if _check_method(method) == "power" else 0.0
     exact = {"normalisation"} | {name for name, layer in _layers(model)[1] if not isinstance(layer, AFFINE)}
     bound = 1.0
-    for name, norm in layer_norms(model, input_shape, iterations=iterations, tol=tol, seed=seed):
+    for name, norm in layer_norms(model, input_shape, method=method, iterations=iterations, tol=tol, seed=seed):
         bound *= norm if name in exact else norm * (1.0 + slack)
     return bound
