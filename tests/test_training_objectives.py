@@ -211,6 +211,40 @@ def test_ensemble_at_uses_the_static_models_in_turn(data):
         EnsembleAT([model], 0.1).loss(model, x, y)
 
 
+def test_ensemble_at_resumes_its_round_robin(tmp_path):
+    """Interrupted after 4 steps (one step into the second cycle of three sources) and resumed,
+    the run ends with the weights of an uninterrupted one: the cycle's position is in the
+    resume state."""
+    data = patches(48, 2)  # 3 steps of 16 per epoch, 6 in all
+
+    def run(out_dir, callback=None, resume=False):
+        statics = [lenet(21), lenet(22)]
+        model = lenet(seed=0)
+        trainer = Trainer(model, EnsembleAT(statics, 0.1), optimizer=OptimizerSpec("sgd", lr=0.05), epochs=2,
+                          batch_size=16, seed=3, out_dir=out_dir, architecture="lenet", dataset="mnist",
+                          save_every=1, progress=False, callback=callback)
+        trainer.fit(data, resume=resume)
+        return model, trainer.objective
+
+    reference, objective = run(tmp_path / "full")
+    assert objective.position == 0  # 6 steps: two full cycles
+
+    def interrupt(step):
+        if step == 4:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run(tmp_path / "cut", interrupt)
+    assert json.loads((tmp_path / "cut" / "resume.json").read_text())["meta"]["objective_state"] == {"position": 1}
+    resumed, _ = run(tmp_path / "cut", resume=True)
+    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
+        assert torch.equal(a, b), name
+    with pytest.raises(ValueError, match="position"):
+        EnsembleAT([lenet(21)], 0.1).load_state({"position": 2})
+    with pytest.raises(ValueError, match="no training state"):
+        GradientRegularization(1.0).load_state({"position": 1})
+
+
 def test_new_objectives_run_in_the_trainer(data, teacher):
     train = patches(32, 3)
     history = Trainer(lenet(), ARD(teacher, 0.1, steps=1), optimizer=OptimizerSpec("adam", lr=1e-3), epochs=1,

@@ -11,7 +11,7 @@ adversarial cross-entropy, half and half by default as in the paper:
 
 The examples are single-step: FGSM (``attack='fgsm'``) or FGSM from a random start
 (``attack='fgsm-rs'``, Wong et al. 2020). The position in the round robin lives in the
-objective (``position``, shared with its ``with_eps`` copies); a resumed run starts the cycle again from the model.
+objective (``position``, shared with its ``with_eps`` copies) and in the Trainer's resume state.
 """
 
 from __future__ import annotations
@@ -91,6 +91,16 @@ class EnsembleAT(AdversarialObjective):
         out = super().params()
         out["static_models"] = self._static_ids or [type(m.model).__name__ for m in self._static]
         return out
+
+    def state(self) -> dict[str, Any]:
+        return {"position": self._position[0]}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        position = state.get("position") if isinstance(state, dict) else None
+        if set(state) != {"position"} or isinstance(position, bool) or not isinstance(position, int) \
+                or not 0 <= position <= len(self._static):
+            raise ValueError(f"EnsembleAT: expected a state {{'position': 0..{len(self._static)}}}, got {state!r}")
+        self._position[0] = position
 
     def next_source(self, model: Classifier) -> Classifier:
         """The source of this batch's examples; advances the round robin."""

@@ -40,6 +40,16 @@ class Objective(ABC):
         detached per-batch statistics (0-d tensors, batch means). ``generator`` drives every
         random draw (random starts), so a seeded run is reproducible."""
 
+    def state(self) -> dict[str, Any]:
+        """What the objective changes as it trains (JSON-friendly; kept in the Trainer's resume
+        state so a resumed run continues where it stopped). Most objectives have none."""
+        return {}
+
+    def load_state(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state`; the default refuses anything but an empty state."""
+        if state:
+            raise ValueError(f"{type(self).__name__}: has no training state, got {state!r}")
+
     def params(self) -> dict[str, Any]:
         """The configuration, JSON-friendly, with the objective's name (for the recipe)."""
         out: dict[str, Any] = {"name": self.name}

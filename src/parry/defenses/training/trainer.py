@@ -223,9 +223,11 @@ class _Run:
 
         self.meta, self.best = load_resume_state(self.t.out_dir, model=self.t.model, optimizer=self.opt,
                                                  generator=self.generator, check=same_recipe)
+        self.t.objective.load_state(self.meta.get("objective_state", {}))
 
     def save_resume(self) -> None:
         if self.t.out_dir is not None:
+            self.meta["objective_state"] = self.t.objective.state()
             save_resume_state(self.t.out_dir, model=self.t.model, optimizer=self.opt, generator=self.generator,
                               best=self.best, meta=self.meta)
 
