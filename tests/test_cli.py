@@ -173,6 +173,42 @@ def test_train_recipe_writes_best_and_last_then_resumes(tmp_path, data_root, mir
     assert other.exit_code != 0 and "resume" in str(other.exception or other.output)
 
 
+def test_train_recipe_interrupted_then_resumed_equals_uninterrupted(tmp_path, data_root, mirror_url, monkeypatch):
+    """Killed (KeyboardInterrupt) while epoch 2 ends, `parry train --recipe ... --resume` redoes
+    epoch 2 from the state of epoch 1 and ends with the weights of an uninterrupted run."""
+    import parry.cli.recipe_run as recipe_run
+    import torch
+    from safetensors.torch import load_file
+
+    if mirror_url:
+        monkeypatch.setenv("PARRY_OFFLINE", "1")
+    runner = CliRunner()
+
+    def args(out):
+        return ["train", "--recipe", "mnist-trades", "--epochs", "2", "--limit", "48", "--eval-points", "16",
+                "--batch-size", "16", "--no-fast", "--out", str(out), "--no-progress", "--device", "cpu",
+                "--data-root", str(data_root), *(["--mirror", mirror_url] if mirror_url else [])]
+
+    full = runner.invoke(main, args(tmp_path / "full"))
+    assert full.exit_code == 0, full.output
+    echo = recipe_run._echo_epoch
+
+    def interrupt(record):
+        echo(record)
+        if record["epoch"] == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(recipe_run, "_echo_epoch", interrupt)
+    cut = runner.invoke(main, args(tmp_path / "cut"))
+    assert cut.exit_code != 0 and "epoch 2" in cut.output
+    monkeypatch.setattr(recipe_run, "_echo_epoch", echo)
+    resumed = runner.invoke(main, [*args(tmp_path / "cut"), "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert "epoch 1  loss" not in resumed.output and "epoch 2  loss" in resumed.output
+    a, b = load_file(tmp_path / "full" / "last.safetensors"), load_file(tmp_path / "cut" / "last.safetensors")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_train_recipe_refuses_bad_options(tmp_path):
     runner = CliRunner()
     for args, word in ((["--recipe", "nope"], "nope"), (["--recipe", "mnist-standard", "--lr", "0.1"], "--lr"),
