@@ -209,6 +209,29 @@ def test_train_recipe_interrupted_then_resumed_equals_uninterrupted(tmp_path, da
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+def test_train_distillation_recipe_loads_its_teacher(tmp_path, data_root, mirror_url, monkeypatch):
+    if mirror_url:
+        monkeypatch.setenv("PARRY_OFFLINE", "1")
+    runner = CliRunner()
+    common = ["--epochs", "1", "--limit", "32", "--eval-points", "16", "--no-progress", "--device", "cpu",
+              "--data-root", str(data_root), *(["--mirror", mirror_url] if mirror_url else [])]
+    teacher = runner.invoke(main, ["train", "--recipe", "mnist-distillation-teacher", "--out", str(tmp_path / "t"),
+                                   *common])
+    assert teacher.exit_code == 0, teacher.output
+    student = runner.invoke(main, ["train", "--recipe", "mnist-distillation", "--teacher", str(tmp_path / "t" / "best"),
+                                   "--out", str(tmp_path / "s"), *common])
+    assert student.exit_code == 0, student.output
+    objective = json.loads((tmp_path / "s" / "last.json").read_text())["recipe"]["objective"]
+    digest = json.loads((tmp_path / "t" / "best.json").read_text())["sha256"]
+    assert objective == {"name": "distillation", "temperature": 100.0,
+                         "teacher": f"mnist-distillation-teacher sha256:{digest[:12]}"}
+    for args, word in ((["mnist-ard", "--teacher", str(tmp_path / "t" / "best")], "trained by mnist-distillation-teacher"),
+                       (["mnist-ard", "--teacher", str(tmp_path / "none")], "train it first"),
+                       (["mnist-pgd-at", "--teacher", str(tmp_path / "t" / "best")], "has no teacher")):
+        refused = runner.invoke(main, ["train", "--recipe", *args, "--out", str(tmp_path / "x"), *common])
+        assert refused.exit_code != 0 and word in refused.output, refused.output
+
+
 def test_train_recipe_refuses_bad_options(tmp_path):
     runner = CliRunner()
     for args, word in ((["--recipe", "nope"], "nope"), (["--recipe", "mnist-standard", "--lr", "0.1"], "--lr"),

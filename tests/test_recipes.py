@@ -13,18 +13,31 @@ from parry.zoo import make_classifier
 from synthetic import patches
 
 
+DEFENCES = ("standard", "pgd-at", "trades", "mart", "fgsm-rs", "gradient-reg", "gradient-reg-lipschitz", "lipschitz",
+            "distillation-teacher", "distillation", "ard")
+
+
 def test_catalogue_has_the_documented_recipes():
-    assert {"mnist-pgd-at", "mnist-trades", "mnist-fgsm-rs", "fashion-pgd-at", "cifar10-jpeg-pgd-at",
-            "mnist-standard"} <= set(RECIPES)
+    assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | {"cifar10-jpeg-pgd-at"} == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
     assert pgd.optimizer["name"] == "adam" and pgd.architecture == "small-cnn"
     assert RECIPES["fashion-pgd-at"].objective_params["eps"] == 0.1
     assert RECIPES["cifar10-jpeg-pgd-at"].objective_params["eps"] == pytest.approx(8 / 255)
     for recipe in RECIPES.values():
-        classifier, objective, kwargs = build(recipe)
+        teacher = None
+        if recipe.teacher is not None:
+            assert recipe.teacher in RECIPES and RECIPES[recipe.teacher].dataset == recipe.dataset
+            teacher = build(RECIPES[recipe.teacher])[0]
+            with pytest.raises(ValueError, match="needs"):
+                build(recipe)
+        classifier, objective, kwargs = build(recipe, teacher, "the teacher")
         assert objective.params()["name"] == recipe.objective and kwargs["dataset"] == recipe.dataset
+        if teacher is not None:
+            assert objective.params()["teacher"] == "the teacher"
         Trainer(classifier, objective, guard_drop=None, **kwargs)  # the kwargs are the Trainer's
+    for prefix, eps in (("mnist", 0.3), ("fashion", 0.1)):  # the side by side shares one threat model
+        assert {RECIPES[f"{prefix}-{d}"].objective_params.get("eps", eps) for d in DEFENCES} == {eps}
 
 
 def test_get_recipe_overrides_and_refuses():
@@ -40,6 +53,13 @@ def test_get_recipe_overrides_and_refuses():
         get_recipe("mnist-standard", eps_ramp_epochs=1.0)
     with pytest.raises(ValueError, match="epochs"):
         get_recipe("mnist-standard", epochs=None, minutes=None)
+    with pytest.raises(ValueError, match="takes no teacher"):
+        get_recipe("mnist-pgd-at", teacher="mnist-standard")
+    with pytest.raises(ValueError, match="needs a teacher"):
+        get_recipe("mnist-ard", teacher=None)
+    stage1 = get_recipe("mnist-distillation", teacher=None)  # distillation without a teacher is stage 1
+    with pytest.raises(ValueError, match="takes no teacher"):
+        build(stage1, build(stage1)[0])
 
 
 def test_heldout_split_is_seeded_and_disjoint():

@@ -19,6 +19,7 @@ from parry.defenses.training import (ARD, DefensiveDistillation, EnsembleAT, Gra
                                      JacobianRegularization, OptimizerSpec, Standard, Trainer,
                                      input_gradient_penalty)
 from parry.defenses.training.jacobian_reg import jacobian_frobenius_sq
+from parry.defenses.training.lipschitz_margin import LipschitzMargin
 from parry.zoo import make_classifier
 
 from synthetic import patches
@@ -67,10 +68,12 @@ def objectives(teacher, statics):
         "distillation-stage1": DefensiveDistillation(None, temperature=2.0),
         "ard": ARD(teacher, 0.1, steps=3, temperature=2.0, weight=0.5),
         "ensemble-at": EnsembleAT(statics, 0.1, attack="fgsm-rs"),
+        "lipschitz-margin": LipschitzMargin(0.5, temperature=10.0),
     }
 
 
-@pytest.mark.parametrize("name", ["gradient-reg", "jacobian-reg", "distillation-stage1", "ard", "ensemble-at"])
+@pytest.mark.parametrize("name", ["gradient-reg", "jacobian-reg", "distillation-stage1", "ard", "ensemble-at",
+                                  "lipschitz-margin"])
 def test_each_objective_lowers_its_training_loss(name, data, teacher):
     objective = objectives(teacher, [lenet(seed=21), lenet(seed=22)])[name]
     x, y = data
@@ -254,6 +257,8 @@ def test_new_objectives_run_in_the_trainer(data, teacher):
 
 @pytest.mark.parametrize("make, match", [
     (lambda t: GradientRegularization(-1.0), "lam"),
+    (lambda t: LipschitzMargin(-1.0), "radius"),
+    (lambda t: LipschitzMargin(1.0, temperature=0.0), "temperature"),
     (lambda t: GradientRegularization(float("inf")), "lam"),
     (lambda t: JacobianRegularization(float("nan")), "lam"),
     (lambda t: JacobianRegularization(0.1, nproj=0), "nproj"),

@@ -10,7 +10,8 @@ import click
 from parry import data
 from parry.cli.options import resolve_device
 from parry.data.errors import DataError
-from parry.defenses.training.recipes import RecipeTrainer, build, get_recipe, split_heldout
+from parry.defenses.training.recipes import Recipe, RecipeTrainer, build, get_recipe, split_heldout
+from parry.zoo.checkpoint import load_checkpoint
 
 #: plain-training options that a recipe fixes itself
 _PLAIN_ONLY = ("arch", "dataset", "optimizer", "lr", "momentum", "weight_decay", "schedule")
@@ -18,10 +19,12 @@ _PLAIN_ONLY = ("arch", "dataset", "optimizer", "lr", "momentum", "weight_decay",
 
 def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float | None, eval_points: int | None,
                seed: int, batch_size: int, limit: int | None, resume: bool, fast: bool, device: str,
-               data_root: str | None, mirror: str | None, out: Path | None, progress: bool) -> dict[str, Any]:
+               data_root: str | None, mirror: str | None, out: Path | None, progress: bool,
+               teacher: Path | None = None) -> dict[str, Any]:
     """Load the recipe's data set, hold out its seeded validation split, train, and write
     best/last checkpoints into ``out``; returns the Trainer's history. ``given`` names the
-    options set on the command line (only those override the recipe)."""
+    options set on the command line (only those override the recipe); ``teacher`` is the
+    teacher checkpoint of a distillation recipe."""
     clash = sorted(given & set(_PLAIN_ONLY))
     if clash:
         raise click.UsageError(f"--{clash[0].replace('_', '-')}: the recipe sets it; drop it or train without --recipe")
@@ -41,6 +44,8 @@ def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     out = out if out is not None else Path("runs") / f"{recipe.name}-seed{recipe.seed}"
+    if teacher is not None and recipe.teacher is None:
+        raise click.UsageError(f"--teacher: the recipe {recipe.name} has no teacher")
     try:
         full = data.load(recipe.dataset, "train", root=data_root, mirror=mirror)
     except DataError as exc:
@@ -52,7 +57,7 @@ def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float
                 raise ValueError(f"--limit: {recipe.train_points} exceeds the {len(train_set)} training images "
                                  "left after the validation split")
             train_set = train_set.spread(recipe.train_points)
-        classifier, objective, kwargs = build(recipe)
+        classifier, objective, kwargs = build(recipe, *load_teacher(recipe, teacher, resolve_device(device)))
         classifier.to(resolve_device(device))
         trainer = RecipeTrainer(classifier, objective, recipe=recipe, eval_set=held_out, out_dir=out,
                                 progress=progress, log=_echo_epoch, **kwargs)
@@ -68,6 +73,25 @@ def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float
     if history["stopped"]:
         click.echo(f"stopped: {history['stopped']}")
     return history
+
+
+def load_teacher(recipe: Recipe, path: Path | None, device: Any) -> tuple[Any, str | None]:
+    """``(teacher classifier, teacher id)`` of a recipe with a teacher, else ``(None, None)``.
+    The checkpoint (``path``, by default the teacher recipe's ``best`` under ``runs/``) must
+    come from the recipe's teacher recipe; the id names that recipe and the weights' digest."""
+    if recipe.teacher is None:
+        return None, None
+    path = path if path is not None else Path("runs") / f"{recipe.teacher}-seed{recipe.seed}" / "best"
+    try:
+        model, meta = load_checkpoint(path, device=device)
+    except FileNotFoundError as exc:
+        raise ValueError(f"--teacher: no checkpoint at {path} ({exc}); train it first with "
+                         f"`parry train --recipe {recipe.teacher}` or pass --teacher PATH") from exc
+    trained_by = (meta.get("recipe") or {}).get("recipe", {}).get("name")
+    if trained_by != recipe.teacher:
+        raise ValueError(f"--teacher: {path} was trained by {trained_by or 'no named recipe'}, but {recipe.name} "
+                         f"distils a {recipe.teacher} model")
+    return model, f"{recipe.teacher} sha256:{meta['sha256'][:12]}"
 
 
 def _echo_epoch(record: dict[str, Any]) -> None:

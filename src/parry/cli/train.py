@@ -63,11 +63,14 @@ from parry.zoo.trainer import OPTIMIZERS, SCHEDULES, evaluate_accuracy, train_cl
               help="Checkpoint stem; writes STEM.safetensors and STEM.json "
                    "[default: runs/<arch>-<dataset>-seed<seed>]. With --recipe, a directory for "
                    "best/last checkpoints, log.jsonl and the resume state [default: runs/<recipe>-seed<seed>].")
+@click.option("--teacher", type=click.Path(path_type=Path), default=None,
+              help="With a distillation --recipe: the teacher's checkpoint [default: runs/<teacher recipe>-seed<seed>/"
+                   "best]; it must have been trained by the recipe's teacher recipe.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def train(recipe: str | None, arch: str | None, dataset: str, epochs: int | None, minutes: float | None,
           eval_points: int | None, resume: bool, no_fast: bool, batch_size: int, optimizer: str, lr: float,
           momentum: float, weight_decay: float, schedule: str, seed: int, limit: int | None,
-          device: str, data_root: str | None, mirror: str | None, out: Path | None,
+          device: str, data_root: str | None, mirror: str | None, out: Path | None, teacher: Path | None,
           no_progress: bool) -> None:
     """Train ARCH on DATASET with cross-entropy, measure clean test accuracy on the whole
     test split, and save a checkpoint (safetensors + JSON sidecar).
@@ -81,9 +84,9 @@ def train(recipe: str | None, arch: str | None, dataset: str, epochs: int | None
     if recipe is not None:
         run_recipe(recipe, given=given, epochs=epochs, minutes=minutes, eval_points=eval_points, seed=seed,
                    batch_size=batch_size, limit=limit, resume=resume, fast=not no_fast, device=device,
-                   data_root=data_root, mirror=mirror, out=out, progress=not no_progress)
+                   data_root=data_root, mirror=mirror, out=out, teacher=teacher, progress=not no_progress)
         return
-    recipe_only = sorted(given & {"minutes", "eval_points", "resume", "no_fast"})
+    recipe_only = sorted(given & {"minutes", "eval_points", "resume", "no_fast", "teacher"})
     if recipe_only:
         raise click.UsageError(f"--{recipe_only[0].replace('_', '-')} needs --recipe")
     if arch is None:

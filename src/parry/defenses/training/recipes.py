@@ -8,22 +8,35 @@ fields replaced; ``build(recipe)`` returns ``(classifier, objective, trainer_kwa
 ``RecipeTrainer(classifier, objective, recipe=recipe, **trainer_kwargs)`` (or the plain
 :class:`~parry.defenses.training.Trainer`) runs it. ``parry train --recipe NAME`` does it all.
 
-The catalogue (eps in pixel space [0, 1]):
+The catalogue (eps in pixel space [0, 1]). For MNIST (Linf 0.3, prefix ``mnist-``) and
+Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by side in
+``docs/results.md``; the TRADES SmallCNN unless said otherwise, Adam at 1e-3:
 
-- ``mnist-standard``: the undefended baseline; TRADES SmallCNN, cross-entropy, Adam, 5 epochs.
-- ``mnist-pgd-at``: PGD-10 adversarial training (Madry et al., ICLR 2018) at Linf 0.3 of the
-  TRADES SmallCNN with Adam, eps ramped up over the first 3 epochs, 60 minutes (the issue's
-  2-core CPU budget; at most 40 epochs).
-- ``mnist-trades``: TRADES (Zhang et al., ICML 2019) at Linf 0.3, beta 1 (the paper's MNIST
-  value), 10 KL-ascent steps, same model, optimiser, warm-up and budget.
-- ``mnist-fgsm-rs``: fast FGSM-RS (Wong et al., ICLR 2020) at Linf 0.3, step 1.25 eps, Adam with
-  the one-cycle rate peaking at 5e-3, 10 epochs, with the held-out PGD guard against
-  catastrophic overfitting.
-- ``fashion-pgd-at``: PGD-10 adversarial training at Linf 0.1 on Fashion-MNIST, TRADES SmallCNN,
-  Adam, eps warm-up over 2 epochs, 60 minutes.
-- ``cifar10-jpeg-pgd-at``: PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 copy served by
-  ``parry.data`` (the JPEG-re-encoded copy where the official tarballs are absent), the small
-  ``cifar-cnn``, SGD with momentum and the one-cycle rate, 120 minutes.
+- ``standard``: the undefended baseline; cross-entropy, 5 epochs.
+- ``pgd-at``: PGD-10 adversarial training (Madry et al., ICLR 2018), eps ramped up over the
+  first epochs (3 on MNIST, 2 on Fashion-MNIST), 60 minutes (the issue's 2-core CPU budget; at
+  most 40 epochs).
+- ``trades``: TRADES (Zhang et al., ICML 2019), 10 KL-ascent steps, beta 1 on MNIST (the
+  paper's MNIST value) and 6 on Fashion-MNIST; warm-up and budget as PGD-AT.
+- ``mart``: MART (Wang et al., ICLR 2020) with its default beta, 10 steps; as PGD-AT.
+- ``fgsm-rs``: fast FGSM-RS (Wong et al., ICLR 2020), step 1.25 eps, Adam with the one-cycle rate
+  peaking at 5e-3, 10 epochs, with the held-out PGD guard against catastrophic overfitting.
+- ``gradient-reg``: input-gradient regularisation (double backpropagation, lambda 10), 10 epochs.
+- ``gradient-reg-lipschitz``: the same on the spectrally normalised ``lipschitz-mnist``.
+- ``lipschitz``: ``lipschitz-mnist`` with the Lipschitz-margin loss at L2 radius 1 (Tsuzuku et
+  al., NeurIPS 2018), 20 epochs; certified by its Lipschitz bound.
+- ``distillation-teacher`` and ``distillation``: defensive distillation at T = 100 (Papernot et
+  al., S&P 2016): the teacher trained at T, then the student on its soft labels, 10 epochs each.
+- ``ard``: adversarially robust distillation (Goldblum et al., AAAI 2020) of the ``pgd-at``
+  model into the smaller LeNet, 10 ascent steps, 60 minutes.
+
+A recipe with a ``teacher`` names the teacher's recipe; ``parry train`` loads the teacher's
+checkpoint (``--teacher PATH``, by default that recipe's ``best`` under ``runs/``) and refuses
+one trained by another recipe.
+
+Also ``cifar10-jpeg-pgd-at``: PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 copy served by
+``parry.data`` (the JPEG-re-encoded copy where the official tarballs are absent), the small
+``cifar-cnn``, SGD with momentum and the one-cycle rate, 120 minutes.
 """
 
 from __future__ import annotations
@@ -33,7 +46,11 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 from parry.classifier import Classifier
+from parry.defenses.training.ard import ARD
+from parry.defenses.training.distillation import DefensiveDistillation
 from parry.defenses.training.fgsm_rs import FGSMRS
+from parry.defenses.training.gradient_reg import GradientRegularization
+from parry.defenses.training.lipschitz_margin import LipschitzMargin
 from parry.defenses.training.mart import MART
 from parry.defenses.training.objective import AdversarialObjective, Objective
 from parry.defenses.training.optim import OptimizerSpec, check_schedule
@@ -47,7 +64,11 @@ from parry.zoo.registry import ARCHITECTURES, DATASET_INFO, make_classifier
 #: The objectives a recipe can name, each built from the recipe's ``objective_params``.
 OBJECTIVES: dict[str, Callable[..., Objective]] = {
     "standard": Standard, "pgd-at": PGDAT, "trades": TRADES, "fgsm-rs": FGSMRS, "mart": MART,
+    "gradient-reg": GradientRegularization, "lipschitz-margin": LipschitzMargin,
+    "distillation": DefensiveDistillation, "ard": ARD,
 }
+#: The objectives that learn from a trained teacher (distillation without one trains the teacher).
+TEACHER_OBJECTIVES = {"distillation": False, "ard": True}  # name -> teacher required
 
 
 @dataclass(frozen=True)
@@ -67,6 +88,7 @@ class Recipe:
         eval_points: size of the held-out validation split, taken (seeded) from the training split.
         train_points: train on this many of the remaining images, spread evenly (None: all of them).
         fast: the Trainer's fast path (channels-last; bf16 autocast where supported).
+        teacher: for the distillation objectives, the name of the teacher's recipe.
     """
 
     name: str
@@ -86,6 +108,7 @@ class Recipe:
     train_points: int | None = None
     fast: bool = True
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    teacher: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -114,14 +137,22 @@ class Recipe:
             check_positive_int(self.train_points, "train_points", minimum=2)
         if not isinstance(self.fast, bool):
             raise ValueError(f"fast: expected a bool, got {self.fast!r}")
-        objective = self.make_objective()  # refuses bad objective parameters now
-        if self.eps_ramp_epochs > 0 and not isinstance(objective, AdversarialObjective):
-            raise ValueError(f"eps_ramp_epochs: the {self.objective} objective has no eps to ramp up")
+        if self.teacher is not None and (self.objective not in TEACHER_OBJECTIVES or not isinstance(self.teacher, str)):
+            raise ValueError(f"teacher: the {self.objective} objective takes no teacher, got {self.teacher!r}")
+        if self.teacher is None and TEACHER_OBJECTIVES.get(self.objective):
+            raise ValueError(f"teacher: the {self.objective} objective needs a teacher recipe")
+        if self.teacher is None:
+            objective = self.make_objective()  # refuses bad objective parameters now
+            if self.eps_ramp_epochs > 0 and not isinstance(objective, AdversarialObjective):
+                raise ValueError(f"eps_ramp_epochs: the {self.objective} objective has no eps to ramp up")
 
-    def make_objective(self) -> Objective:
-        """The recipe's objective."""
+    def make_objective(self, teacher: Classifier | None = None, teacher_id: str | None = None) -> Objective:
+        """The recipe's objective; ``teacher`` (and how to name it) for a recipe with a teacher."""
+        if (teacher is None) != (self.teacher is None):
+            raise ValueError(f"teacher: the recipe {self.name} {'needs' if self.teacher else 'takes no'} teacher")
+        extra = {} if teacher is None else {"teacher": teacher, "teacher_id": teacher_id}
         try:
-            return OBJECTIVES[self.objective](**self.objective_params)
+            return OBJECTIVES[self.objective](**extra, **self.objective_params)
         except TypeError as exc:
             raise ValueError(f"objective_params: {self.objective}: {exc}") from exc
 
@@ -133,29 +164,52 @@ class Recipe:
         return out
 
 
-def _mnist_adversarial(name: str, description: str, objective: str, **params: Any) -> Recipe:
-    return Recipe(name, description, "small-cnn", "mnist", objective, params,
-                  {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}, schedule="cosine", epochs=40, minutes=60.0,
-                  batch_size=128, eps_ramp_epochs=3.0, seed=0, eval_points=1000)
+_ADAM = {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}
+
+
+def _defences(prefix: str, dataset: str, label: str, eps: float, ramp: float, trades_beta: float) -> list[Recipe]:
+    """The side-by-side set of defences on one 28 x 28 grey-scale data set at Linf ``eps``."""
+    at = f"at Linf {eps:g} on {label}"
+    adversarial = {"optimizer": _ADAM, "schedule": "cosine", "epochs": 40, "minutes": 60.0, "eps_ramp_epochs": ramp}
+    return [
+        Recipe(f"{prefix}-standard", f"Undefended TRADES SmallCNN on {label}: cross-entropy, Adam, 5 epochs.",
+               "small-cnn", dataset, "standard", {}, _ADAM, epochs=5),
+        Recipe(f"{prefix}-pgd-at", f"PGD-10 adversarial training (Madry et al.) {at}, TRADES SmallCNN, Adam, eps "
+               f"warm-up over {ramp:g} epochs, 60 minutes.", "small-cnn", dataset, "pgd-at",
+               {"eps": eps, "steps": 10}, **adversarial),
+        Recipe(f"{prefix}-trades", f"TRADES (Zhang et al.) {at}, beta {trades_beta:g}, 10 ascent steps, TRADES "
+               f"SmallCNN, Adam, eps warm-up over {ramp:g} epochs, 60 minutes.", "small-cnn", dataset, "trades",
+               {"eps": eps, "steps": 10, "beta": trades_beta}, **adversarial),
+        Recipe(f"{prefix}-mart", f"MART (Wang et al.) {at}, 10 steps, TRADES SmallCNN, Adam, eps warm-up over "
+               f"{ramp:g} epochs, 60 minutes.", "small-cnn", dataset, "mart", {"eps": eps, "steps": 10},
+               **adversarial),
+        Recipe(f"{prefix}-fgsm-rs", f"Fast FGSM-RS (Wong et al.) {at}, step 1.25 eps, one-cycle Adam to 5e-3, "
+               "10 epochs, held-out PGD guard.", "small-cnn", dataset, "fgsm-rs", {"eps": eps, "alpha": 1.25 * eps},
+               {"name": "adam", "lr": 5e-3, "weight_decay": 0.0}, schedule="one-cycle", epochs=10, batch_size=100),
+        Recipe(f"{prefix}-gradient-reg", f"Input-gradient regularisation (double backpropagation, lambda 10) on "
+               f"{label}, TRADES SmallCNN, Adam, 10 epochs.", "small-cnn", dataset, "gradient-reg", {"lam": 10.0},
+               _ADAM, epochs=10),
+        Recipe(f"{prefix}-gradient-reg-lipschitz", f"Input-gradient regularisation (lambda 10) of the spectrally "
+               f"normalised lipschitz-mnist on {label}, Adam, 10 epochs.", "lipschitz-mnist", dataset,
+               "gradient-reg", {"lam": 10.0}, _ADAM, epochs=10),
+        Recipe(f"{prefix}-lipschitz", f"Lipschitz-margin training (Tsuzuku et al.) of lipschitz-mnist at L2 radius 1 "
+               f"on {label}, temperature 10, Adam, 20 epochs.", "lipschitz-mnist", dataset, "lipschitz-margin",
+               {"radius": 1.0, "temperature": 10.0}, _ADAM, epochs=20),
+        Recipe(f"{prefix}-distillation-teacher", f"Defensive distillation, stage 1 (Papernot et al.): the teacher "
+               f"at T = 100 on {label}, TRADES SmallCNN, Adam, 10 epochs.", "small-cnn", dataset, "distillation",
+               {"temperature": 100.0}, _ADAM, epochs=10),
+        Recipe(f"{prefix}-distillation", f"Defensive distillation, stage 2: the student on the {prefix}-distillation-"
+               f"teacher's T = 100 soft labels, TRADES SmallCNN, Adam, 10 epochs.", "small-cnn", dataset,
+               "distillation", {"temperature": 100.0}, _ADAM, epochs=10, teacher=f"{prefix}-distillation-teacher"),
+        Recipe(f"{prefix}-ard", f"ARD (Goldblum et al.) of the {prefix}-pgd-at model into LeNet {at}, 10 ascent "
+               f"steps, Adam, eps warm-up over {ramp:g} epochs, 60 minutes.", "lenet", dataset, "ard",
+               {"eps": eps, "steps": 10}, **adversarial, teacher=f"{prefix}-pgd-at"),
+    ]
 
 
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
-    Recipe("mnist-standard", "Undefended TRADES SmallCNN on MNIST: cross-entropy, Adam, 5 epochs.",
-           "small-cnn", "mnist", "standard", {}, {"name": "adam", "lr": 1e-3, "weight_decay": 0.0},
-           schedule="cosine", epochs=5, batch_size=128, eval_points=1000),
-    _mnist_adversarial("mnist-pgd-at", "PGD-10 adversarial training (Madry et al.) at Linf 0.3, TRADES SmallCNN, "
-                       "Adam, eps warm-up over 3 epochs, 60 minutes.", "pgd-at", eps=0.3, steps=10),
-    _mnist_adversarial("mnist-trades", "TRADES (Zhang et al.) at Linf 0.3, beta 1, 10 ascent steps, TRADES "
-                       "SmallCNN, Adam, eps warm-up over 3 epochs, 60 minutes.", "trades", eps=0.3, steps=10,
-                       beta=1.0),
-    Recipe("mnist-fgsm-rs", "Fast FGSM-RS (Wong et al.) at Linf 0.3, step 1.25 eps, one-cycle Adam to 5e-3, "
-           "10 epochs, held-out PGD guard.", "small-cnn", "mnist", "fgsm-rs", {"eps": 0.3, "alpha": 0.375},
-           {"name": "adam", "lr": 5e-3, "weight_decay": 0.0}, schedule="one-cycle", epochs=10, batch_size=100,
-           eval_points=1000),
-    Recipe("fashion-pgd-at", "PGD-10 adversarial training at Linf 0.1 on Fashion-MNIST, TRADES SmallCNN, Adam, "
-           "eps warm-up over 2 epochs, 60 minutes.", "small-cnn", "fashion-mnist", "pgd-at",
-           {"eps": 0.1, "steps": 10}, {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}, schedule="cosine",
-           epochs=40, minutes=60.0, batch_size=128, eps_ramp_epochs=2.0, eval_points=1000),
+    *_defences("mnist", "mnist", "MNIST", 0.3, 3.0, 1.0),
+    *_defences("fashion", "fashion-mnist", "Fashion-MNIST", 0.1, 2.0, 6.0),
     Recipe("cifar10-jpeg-pgd-at", "PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 (JPEG) copy, cifar-cnn, "
            "SGD momentum 0.9, one-cycle to 0.05, 120 minutes.", "cifar-cnn", "cifar10", "pgd-at",
            {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255},
@@ -175,10 +229,12 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
     return dataclasses.replace(RECIPES[name], **overrides)
 
 
-def build(recipe: Recipe) -> tuple[Classifier, Objective, dict[str, Any]]:
+def build(recipe: Recipe, teacher: Classifier | None = None,
+          teacher_id: str | None = None) -> tuple[Classifier, Objective, dict[str, Any]]:
     """``(classifier, objective, trainer_kwargs)`` of ``recipe``: a freshly initialised classifier
     (seeded by the recipe's seed) and the keyword arguments of :class:`Trainer` (everything but
-    the data: ``eval_set``, ``out_dir`` and the progress/log callbacks are the caller's)."""
+    the data: ``eval_set``, ``out_dir`` and the progress/log callbacks are the caller's).
+    ``teacher`` (named ``teacher_id`` in the recipe) is the trained teacher of a recipe with one."""
     if not isinstance(recipe, Recipe):
         raise ValueError(f"recipe: expected a Recipe, got {type(recipe).__name__}")
     import torch
@@ -191,7 +247,7 @@ def build(recipe: Recipe) -> tuple[Classifier, Objective, dict[str, Any]]:
         "eps_ramp_epochs": recipe.eps_ramp_epochs, "architecture": recipe.architecture,
         "arch_kwargs": dict(recipe.arch_kwargs), "dataset": recipe.dataset, "fast": recipe.fast,
     }
-    return classifier, recipe.make_objective(), kwargs
+    return classifier, recipe.make_objective(teacher, teacher_id), kwargs
 
 
 class RecipeTrainer(Trainer):
