@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import click
 import torch
@@ -16,14 +16,31 @@ ACCURACY_COLUMNS = ("model", "attack", "kind", "norm", "eps", "n", "clean_accura
 NORM_COLUMNS = ("model", "attack", "norm", "n", "attack_success_rate", "l2_median", "linf_median", "time_s")
 
 
-def grid_attacks(attacks: str | None, preset: str) -> list[str]:
-    """``--attacks`` as a list of names (default: the AutoAttack ``preset``)."""
+def grid_attacks(attacks: str | None, preset: str) -> list[Any]:
+    """``--attacks`` as GridAttacks (default: the AutoAttack ``preset``). An attack may carry
+    options after colons, e.g. ``pgd:steps=40:restarts=2``; values are read as JSON where they
+    parse (numbers, true/false, null) and as strings otherwise."""
+    from ..evaluate import GridAttack
+
     if not attacks:
-        return [f"autoattack-{preset}"]
-    names = [a.strip() for a in attacks.split(",") if a.strip()]
-    if not names:
+        return [GridAttack(f"autoattack-{preset}")]
+    specs = [a.strip() for a in attacks.split(",") if a.strip()]
+    if not specs:
         raise ValueError("--attacks: expected comma-separated attack names")
-    return names
+    out = []
+    for spec in specs:
+        name, *pairs = spec.split(":")
+        options: dict[str, Any] = {}
+        for pair in pairs:
+            key, sep, text = pair.partition("=")
+            if not sep or not key:
+                raise ValueError(f"--attacks: {spec!r}: expected NAME:KEY=VALUE[:KEY=VALUE...]")
+            try:
+                options[key] = json.loads(text)
+            except json.JSONDecodeError:
+                options[key] = text
+        out.append(GridAttack(name, options))
+    return out
 
 
 def evaluate_into_store(model_paths: Sequence[str], preset: str, norm: str, eps_values: Sequence[float],
@@ -51,7 +68,7 @@ def evaluate_into_store(model_paths: Sequence[str], preset: str, norm: str, eps_
         raise click.ClickException(str(exc)) from exc
     click.echo(f"store {store_path}: run {run.run_id} ({'resumed' if run.resumed else 'new'}); "
                f"{run.work_run} of {run.work_total} work items run, {run.work_skipped} already recorded")
-    click.echo(f"models {', '.join(m.name for m in models)}; attacks {', '.join(names)}; {norm} eps "
+    click.echo(f"models {', '.join(m.name for m in models)}; attacks {attacks or names[0].name}; {norm} eps "
                f"{', '.join(f'{e:g}' for e in eps_values)}; {num_points} test points spread over the test set; "
                f"seed {seed}")
     click.echo(to_markdown(accuracy, ACCURACY_COLUMNS) if accuracy else "(no fixed-radius attacks)")
