@@ -66,6 +66,32 @@ def rows(path, run_column=True):
     return out
 
 
+def test_model_spec_names_trainer_checkpoints_by_their_folder(tmp_path):
+    from parry.zoo import make_classifier, save_checkpoint
+
+    clf = make_classifier("lenet", "mnist")
+    for stem, name in (("run-a/best", "run-a/best"), ("run-a/last", "run-a/last"), ("ckpt/lenet", "lenet")):
+        path = save_checkpoint(tmp_path / stem, clf, architecture="lenet", arch_kwargs={}, dataset="mnist",
+                               recipe={}, metrics={})
+        assert ModelSpec.from_checkpoint(path).name == name
+    assert ModelSpec.from_checkpoint(path, name="mine").name == "mine"
+
+
+def test_cli_attack_options_become_grid_attacks():
+    from parry.cli.evaluate_store import grid_attacks
+
+    got = grid_attacks("fgsm, pgd:steps=40:restarts=2:random_start=true,autoattack-standard", "fast")
+    assert [(a.name, a.options) for a in got] == [("fgsm", {}), ("pgd", {"steps": 40, "restarts": 2,
+                                                                       "random_start": True}),
+                                                  ("autoattack-standard", {})]
+    assert [a.name for a in grid_attacks(None, "fast")] == ["autoattack-fast"]
+    for bad in ("pgd:steps", "pgd:=3", ","):
+        with pytest.raises(ValueError, match="--attacks"):
+            grid_attacks(bad, "fast")
+    with pytest.raises(ValueError, match="takes no options"):
+        grid_attacks("autoattack-standard:steps=3", "fast")
+
+
 def test_points_are_spread_or_seeded_never_a_slice(mnist_test):
     spread = EvalPoints.spread(mnist_test, 40)
     assert torch.equal(spread.indices, torch.arange(40) * 250) and spread.selection == "spread"

@@ -56,13 +56,16 @@ class ModelSpec:
     @classmethod
     def from_checkpoint(cls, path: str | os.PathLike, *, name: str | None = None,
                         device: torch.device | str = "cpu") -> "ModelSpec":
-        """Load and verify a checkpoint (see :func:`parry.zoo.load_checkpoint`)."""
+        """Load and verify a checkpoint (see :func:`parry.zoo.load_checkpoint`). The default name
+        is the file's stem, or ``<folder>/<stem>`` for a Trainer's ``best`` and ``last``."""
         from ..zoo import load_checkpoint
         from ..zoo.checkpoint import checkpoint_paths
 
         clf, meta = load_checkpoint(path, device=device)
         weights, _ = checkpoint_paths(path)
-        return cls(name or weights.stem, clf, meta["dataset"], checkpoint=str(weights), sha256=meta["sha256"],
+        if name is None:
+            name = f"{weights.parent.name}/{weights.stem}" if weights.stem in ("best", "last") else weights.stem
+        return cls(name, clf, meta["dataset"], checkpoint=str(weights), sha256=meta["sha256"],
                    architecture=meta["architecture"], recipe=meta.get("recipe"))
 
     def record(self) -> dict[str, Any]:
