@@ -1,0 +1,31 @@
+"""The side-by-side experiment driver (experiments/defences.py) at smoke size: every step runs,
+the table is written, and a second run resumes instead of redoing the work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "experiments" / "defences.py"
+
+
+@pytest.mark.slow
+def test_defences_driver_runs_resumes_and_tables(tmp_path):
+    args = [sys.executable, str(SCRIPT), "--dataset", "mnist", "--rows", "standard,lipschitz", "--epochs", "1",
+            "--limit", "256", "--points", "10", "--audit-points", "10", "--preset", "fast", "--out", str(tmp_path)]
+    first = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert first.returncode == 0, first.stderr[-3000:]
+    table = (tmp_path / "mnist-table.md").read_text().splitlines()
+    assert table[0].startswith("| defence | clean (test) |") and len(table) == 4
+    standard, lipschitz = table[2].split(" | "), table[3].split(" | ")
+    assert standard[0] == "| standard" and standard[8] == "-"  # no certificate for a plain CNN
+    assert lipschitz[0] == "| lipschitz" and "/" in lipschitz[8]
+    assert all(v in ("pass", "suspicious", "fail") for v in (standard[7], lipschitz[7]))
+    again = subprocess.run(args, capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "$ parry train" not in again.stdout and "$ parry audit" not in again.stdout
+    assert again.stdout.count("0 of 3 work items run") == 2  # the store skips what it has
+    assert (tmp_path / "mnist-table.md").read_text().splitlines() == table
