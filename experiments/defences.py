@@ -115,18 +115,19 @@ def training_minutes(model: Path) -> float:
     return sum(r.get("time_s", 0.0) for r in records) / 60.0
 
 
-def table(prefix: str, rows: list[str], store: Path, args: argparse.Namespace) -> str:
+def table(prefix: str, store: Path) -> str:
+    """The side-by-side table of every row evaluated so far (in the order of ROWS)."""
     from parry.evaluate import ResultsStore, accuracy_table
 
     with ResultsStore(store) as db:
         acc = accuracy_table(db)
     lines = ["| defence | clean (test) | clean error | FGSM | PGD-40 | AutoAttack | AA error | audit | "
              f"certified L2 {' / '.join(f'{r:g}' for r in RADII)} | train min |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for row in rows:
-        if row == "distillation-teacher":
-            continue
+    for row in ROWS:
         model = OUT / f"{prefix}-{row}"
         mine = [r for r in acc if r["model"] == f"{prefix}-{row}/best"]
+        if row == "distillation-teacher" or not mine:
+            continue
         names = {"ensemble": "AutoAttack", "pgd": "PGD-40", "fgsm": "FGSM"}
         by = {names[k]: r["robust_accuracy"] for r in mine
               if (k := "ensemble" if r["kind"] == "ensemble" else r["attack"].lower()) in names}
@@ -183,7 +184,7 @@ def main() -> None:
         if recipe.architecture == "lipschitz-mnist":
             print(f"{recipe.name}: certified L2 accuracy {certify(model, args)}", flush=True)
     if not args.dry_run:
-        text = table(args.dataset, rows, store, args)
+        text = table(args.dataset, store)
         (OUT / f"{args.dataset}-table.md").write_text(text)
         print(text)
 
