@@ -111,8 +111,9 @@ def clean_test_accuracy(model: Path) -> float:
 
 
 def training_minutes(model: Path) -> float:
-    records = [json.loads(line) for line in (model / "log.jsonl").read_text().splitlines() if line.strip()]
-    return sum(r.get("time_s", 0.0) for r in records) / 60.0
+    """The run's wall-clock minutes as the Trainer counted them (epochs, held-out checks, checkpoints)."""
+    state = json.loads((model / "resume.json").read_text())
+    return state["meta"]["elapsed_s"] / 60.0
 
 
 def table(prefix: str, store: Path) -> str:
