@@ -144,6 +144,15 @@ def art_cw(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 
 
 # ---------------------------------------------------------------------- driver
+def timed_contender(gate: Any, model: nn.Module, name: str, fn: Any) -> tuple[Any, Any]:
+    """Wait for a quiet CPU, then time ``fn()`` with ``model`` in eval mode; the peers get it
+    frozen (Parry's Classifier freezes its parameters itself)."""
+    gate.wait()
+    model.eval()
+    with _common.frozen(model) if name != "parry" else contextlib.nullcontext():
+        return _common.timed(fn)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="smoke run: 40 points per row")
@@ -177,10 +186,7 @@ def main() -> None:
     for name, fn in aa.items():
         if f"{name}-aa" in skip:
             continue
-        gate.wait()
-        robust.eval()
-        with _common.frozen(robust) if name != "parry" else contextlib.nullcontext():
-            timing, (adv, extra) = _common.timed(fn)
+        timing, (adv, extra) = timed_contender(gate, robust, name, fn)
         row = {"contender": name, "wall_s": timing.wall_s, "others_cores": timing.others_cores,
                "robust_accuracy": accuracy_of(robust.eval(), adv, y), "in_ball": check_linf(adv, x, EPS), **extra}
         rows["autoattack"].append(row)
@@ -194,10 +200,7 @@ def main() -> None:
     for name, fn in cw.items():
         if f"{name}-cw" in skip:
             continue
-        gate.wait()
-        madry.eval()
-        with _common.frozen(madry) if name != "parry" else contextlib.nullcontext():
-            timing, (adv, success) = _common.timed(fn)
+        timing, (adv, success) = timed_contender(gate, madry, name, fn)
         norms = (adv - xc).flatten(1).norm(dim=1)
         found = success & clean_correct
         row = {"contender": name, "wall_s": timing.wall_s, "others_cores": timing.others_cores,

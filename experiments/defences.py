@@ -42,9 +42,14 @@ def parry(*args: str, dry: bool = False) -> None:
         subprocess.run(command, check=True, cwd=REPO)
 
 
-def mirror_args() -> list[str]:
+def mirror() -> str | None:
+    """The team's shared data copy as a ``file://`` mirror (unless $PARRY_MIRROR chooses one)."""
     shared = REPO.parent / "shared" / "data"
-    return ["--mirror", shared.as_uri()] if shared.is_dir() and not os.environ.get("PARRY_MIRROR") else []
+    return shared.as_uri() if shared.is_dir() and not os.environ.get("PARRY_MIRROR") else None
+
+
+def mirror_args() -> list[str]:
+    return [] if mirror() is None else ["--mirror", mirror()]
 
 
 def train(recipe: str, teacher: str | None, args: argparse.Namespace) -> Path:
@@ -88,7 +93,7 @@ def certify(model: Path, args: argparse.Namespace) -> dict[float, float]:
     path = model / "certified.json"
     if not path.is_file():
         clf, _, _, x, y = checkpoint_and_points(str(model / "best"), args.points, torch.device("cpu"), None,
-                                                mirror_args()[1] if mirror_args() else None)
+                                                mirror())
         bound = lipschitz_bound(clf)
         cert = certified_accuracy(clf, x, y, RADII, bound)
         path.write_text(json.dumps({"lipschitz_bound": bound, "points": args.points,
@@ -104,8 +109,7 @@ def clean_test_accuracy(model: Path) -> float:
         from parry.zoo import evaluate_accuracy, load_checkpoint
 
         clf, meta = load_checkpoint(model / "best")
-        mirror = mirror_args()[1] if mirror_args() else None
-        test = data.load(meta["dataset"], "test", mirror=mirror)
+        test = data.load(meta["dataset"], "test", mirror=mirror())
         path.write_text(json.dumps({"clean_accuracy": evaluate_accuracy(clf, test), "n": len(test)}))
     return json.loads(path.read_text())["clean_accuracy"]
 

@@ -29,16 +29,13 @@ import math
 
 import torch
 from torch import Tensor, nn
+from torch.nn.modules.utils import _pair
 
 from parry.defenses.lipschitz.layers import SpectralConv2d, SpectralLinear
 
 #: Layers with a provable bound here.
 CERTIFIABLE = (nn.Linear, nn.Conv2d, nn.BatchNorm1d, nn.BatchNorm2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d,
                SpectralLinear, SpectralConv2d)
-
-
-def _pair(value: int | tuple[int, ...]) -> tuple[int, int]:
-    return (value, value) if isinstance(value, int) else (int(value[0]), int(value[1]))
 
 
 def matrix_norm_bound(weight: Tensor) -> float:
