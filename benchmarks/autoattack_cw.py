@@ -227,21 +227,23 @@ def main() -> None:
         _common.write_json(path, report)
 
 
+def speedups(rows: list[dict[str, Any]]) -> list[float]:
+    """Per row, the fastest peer's wall time over the row's (nan without peers)."""
+    peers = [r["wall_s"] for r in rows if r["contender"] != "parry"]
+    return [min(peers) / r["wall_s"] if peers else float("nan") for r in rows]
+
+
 def markdown(report: dict[str, Any]) -> str:
     lines = ["| AutoAttack-standard, Linf 0.3 | wall s | speed-up vs fastest peer | robust acc. | in ball |",
              "| --- | ---: | ---: | ---: | :---: |"]
     aa = report.get("autoattack", {}).get("rows", [])
-    peers = [r["wall_s"] for r in aa if r["contender"] != "parry"]
-    for r in aa:
-        speed = min(peers) / r["wall_s"] if peers else float("nan")
+    for r, speed in zip(aa, speedups(aa)):
         lines.append(f"| {r['contender']} | {r['wall_s']:.1f} | {speed:.2f} | {r['robust_accuracy']:.4f} | "
                      f"{'yes' if r['in_ball'] else 'NO'} |")
     lines += ["", "| C&W-L2 | wall s | speed-up vs fastest peer | success | median L2 | in box |",
               "| --- | ---: | ---: | ---: | ---: | :---: |"]
     cw = report.get("cw", {}).get("rows", [])
-    peers = [r["wall_s"] for r in cw if r["contender"] != "parry"]
-    for r in cw:
-        speed = min(peers) / r["wall_s"] if peers else float("nan")
+    for r, speed in zip(cw, speedups(cw)):
         lines.append(f"| {r['contender']} | {r['wall_s']:.1f} | {speed:.2f} | {r['success_rate']:.4f} | "
                      f"{r['median_l2']:.4f} | {'yes' if r['in_box'] else 'NO'} |")
     return "\n".join(lines)
