@@ -195,6 +195,16 @@ def test_best_and_last_checkpoints_carry_the_recipe(tmp_path, train_set, eval_se
     assert heldout["robust_accuracy"] == pytest.approx(last["metrics"]["robust_accuracy"])
 
 
+def test_best_checkpoint_keeps_the_later_of_tied_epochs(tmp_path, train_set):
+    robust = iter([0.40, 0.60, 0.60, 0.55])
+    trainer = Trainer(lenet(), PGDAT(0.1, steps=1), optimizer=OptimizerSpec("sgd", lr=0.01), epochs=4,
+                      batch_size=32, evaluator=lambda model: {"clean_accuracy": 0.9, "robust_accuracy": next(robust)},
+                      out_dir=tmp_path, architecture="lenet", dataset="mnist", progress=False)
+    history = trainer.fit(train_set)
+    assert history["best_epoch"] == 3 and history["best_score"] == 0.60
+    assert load_checkpoint(tmp_path / "best")[1]["metrics"]["epoch"] == 3
+
+
 def test_guard_rolls_back_to_the_best_weights_on_a_collapse(tmp_path, train_set):
     robust = iter([0.40, 0.55, 0.05, 0.60])
     snapshots = []

@@ -2,7 +2,7 @@
 
 Every run is seeded; shows a progress bar; logs per epoch the training loss and statistics,
 the clean accuracy and the PGD accuracy on a held-out split; keeps the ``best`` (by held-out
-robust accuracy, else clean accuracy) and the ``last`` checkpoint with the recipe in the
+robust accuracy, else clean accuracy; of tied epochs the later) and the ``last`` checkpoint with the recipe in the
 sidecar; and can resume after an interruption from ``resume.safetensors`` + ``resume.json``,
 ending (same seed, CPU) with the same weights as an uninterrupted run.
 
@@ -340,7 +340,7 @@ class _Run:
             logger.warning(m["stopped"])
             if t.progress:
                 tqdm.write(m["stopped"])
-        elif score is not None and (m["best_score"] is None or score > m["best_score"]):
+        elif score is not None and (m["best_score"] is None or score >= m["best_score"]):
             m["best_score"], m["best_epoch"], m["best_robust"] = score, record["epoch"], robust
             self.best = {k: v.detach().clone() for k, v in model.state_dict().items()}
             self.checkpoint("best", record)
