@@ -18,11 +18,12 @@ DEFENCES = ("standard", "pgd-at", "trades", "mart", "fgsm-rs", "gradient-reg", "
 
 
 def test_catalogue_has_the_documented_recipes():
-    assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | {"cifar10-jpeg-pgd-at"} == set(RECIPES)
+    assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | {"mnist-lipschitz-r158", "cifar10-jpeg-pgd-at"} == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
     assert pgd.optimizer["name"] == "adam" and pgd.architecture == "small-cnn"
     assert RECIPES["fashion-pgd-at"].objective_params["eps"] == 0.1
+    assert RECIPES["mnist-lipschitz-r158"].objective_params["radius"] == 1.58
     assert RECIPES["cifar10-jpeg-pgd-at"].objective_params["eps"] == pytest.approx(8 / 255)
     for recipe in RECIPES.values():
         teacher = None

@@ -25,6 +25,8 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
 - ``gradient-reg-lipschitz``: the same on the spectrally normalised ``lipschitz-mnist``.
 - ``lipschitz``: ``lipschitz-mnist`` with the Lipschitz-margin loss at L2 radius 1 (Tsuzuku et
   al., NeurIPS 2018), 20 epochs; certified by its Lipschitz bound.
+- ``lipschitz-r158`` (MNIST only): the same at radius 1.58, the radius of the published L2
+  comparison point, 60 epochs.
 - ``distillation-teacher`` and ``distillation``: defensive distillation at T = 100 (Papernot et
   al., S&P 2016): the teacher trained at T, then the student on its soft labels, 10 epochs each.
 - ``ard``: adversarially robust distillation (Goldblum et al., AAAI 2020) of the ``pgd-at``
@@ -210,6 +212,9 @@ def _defences(prefix: str, dataset: str, label: str, eps: float, ramp: float, tr
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     *_defences("mnist", "mnist", "MNIST", 0.3, 3.0, 1.0),
     *_defences("fashion", "fashion-mnist", "Fashion-MNIST", 0.1, 2.0, 6.0),
+    Recipe("mnist-lipschitz-r158", "Lipschitz-margin training (Tsuzuku et al.) of lipschitz-mnist at L2 radius "
+           "1.58 on MNIST, temperature 10, Adam, 60 epochs.", "lipschitz-mnist", "mnist", "lipschitz-margin",
+           {"radius": 1.58, "temperature": 10.0}, _ADAM, epochs=60),
     Recipe("cifar10-jpeg-pgd-at", "PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 (JPEG) copy, cifar-cnn, "
            "SGD momentum 0.9, one-cycle to 0.05, 120 minutes.", "cifar-cnn", "cifar10", "pgd-at",
            {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255},
