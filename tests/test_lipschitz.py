@@ -14,8 +14,9 @@ from parry import Classifier
 from parry.attacks import PGD
 from parry.attacks.autoattack import autoattack
 from parry.defenses.lipschitz import (GroupSort, MaxMin, SpectralConv2d, SpectralLinear, certified_accuracy,
-                                      layer_norms, lipschitz_bound, lipschitz_margin_loss,
+                                      certified_norms, layer_norms, lipschitz_bound, lipschitz_margin_loss,
                                       margin_certificate, power_iteration, tighten_)
+from parry.defenses.lipschitz.certified_norms import conv2d_matrix
 from parry.zoo import load_checkpoint, make_classifier, save_checkpoint
 
 SLACK = 1e-3
@@ -196,19 +197,27 @@ def circular(conv: nn.Conv2d) -> nn.Module:
 
 @pytest.mark.parametrize("kernel,stride,padding,size", [(3, 1, 1, 6), (3, 2, 1, 7), (4, 2, 1, 8), (2, 2, 0, 6),
                                                          (5, 3, 2, 7), (3, 1, 0, 5)])
-def test_certified_conv_bound_is_the_norm_of_the_circular_convolution(kernel, stride, padding, size):
-    """The Fourier bound equals the exact norm (dense SVD) of the strided circular convolution
-    that the zero-padded one is a crop of (on the padded size rounded up to a multiple of the
+def test_certified_conv_bounds(kernel, stride, padding, size, monkeypatch):
+    """Small convolutions: the matrix written out from the kernel is the layer's (dense
+    operator of torch's conv2d) and the bound is its norm. Above ``DENSE_LIMIT``: the Fourier
+    bound, which equals the exact norm (dense SVD) of the strided circular convolution that
+    the zero-padded one is a crop of (on the padded size rounded up to a multiple of the
     stride), so it is at least the zero-padded layer's norm."""
     torch.manual_seed(kernel * 10 + stride)
     conv = nn.Conv2d(3, 4, kernel, stride=stride, padding=padding)
-    bound = lipschitz_bound(nn.Sequential(conv), (3, size, size))
+    shape = (3, size, size)
+    operator = operator_matrix(conv, shape)
+    matrix = conv2d_matrix(conv.weight, (size, size), (stride, stride), (padding, padding))
+    assert torch.equal(matrix, operator.double())  # every entry a kernel weight, copied exactly
+    exact = spectral_norm(operator)
+    assert lipschitz_bound(nn.Sequential(conv), shape) == pytest.approx(exact, rel=1e-9)
+    monkeypatch.setattr(certified_norms, "DENSE_LIMIT", matrix.numel() - 1)
+    fourier = lipschitz_bound(nn.Sequential(conv), shape)
     grid = -(-(size + 2 * padding) // stride) * stride
     wrapped = spectral_norm(operator_matrix(circular(conv), (3, grid, grid)))
-    exact = spectral_norm(operator_matrix(conv, (3, size, size)))
-    assert bound == pytest.approx(wrapped, rel=1e-9)
-    assert exact <= bound * (1 + 1e-12)
-    assert dict(layer_norms(nn.Sequential(conv), (3, size, size)))["0"] == bound
+    assert fourier == pytest.approx(wrapped, rel=1e-9)
+    assert exact <= fourier * (1 + 1e-12)
+    assert dict(layer_norms(nn.Sequential(conv), shape))["0"] == fourier
 
 
 def test_certified_bounds_of_linear_batchnorm_and_pooling_are_exact():
@@ -381,11 +390,10 @@ def test_trained_layers_have_norm_one(lipschitz_clf):
     for name, norm in layer_norms(lipschitz_clf, method="power"):
         assert norm <= 1 + 1e-3, name
     assert lipschitz_bound(lipschitz_clf, method="power") <= (1 + 1e-3) ** 5
-    # the provable bound: the linear layers exactly, the strided convolutions through their
-    # circular extension, which is a few per cent looser here
+    # the provable bound: every layer's matrix is small enough to be measured exactly
     for name, norm in layer_norms(lipschitz_clf):
-        assert norm <= 1.1, name
-    assert lipschitz_bound(lipschitz_clf) <= 1.2
+        assert norm <= 1 + 1e-3, name
+    assert lipschitz_bound(lipschitz_clf) <= (1 + 1e-3) ** 4
 
 
 def test_bound_is_above_ratios_of_the_trained_model(lipschitz_clf, points):

@@ -12,15 +12,16 @@ else is refused, since its constant is unknown.
 Two methods give each affine layer's norm:
 
 - ``'certified'`` (the default, and what certificates use): provable upper bounds
-  (:mod:`parry.defenses.lipschitz.certified_norms`: SVD for Linear, the polyphase Fourier
-  bound for Conv2d, exact for BatchNorm and average pooling), so the product is a bound.
+  (:mod:`parry.defenses.lipschitz.certified_norms`: SVD for Linear, the exact norm of a
+  Conv2d's matrix up to 2**25 entries and the polyphase Fourier bound above, exact for
+  BatchNorm and average pooling), so the product is a bound.
 - ``'power'``: power iteration on the layer itself at the input size it receives, which
   converges to each norm from below; every estimate is raised by the relative ``slack``
   (default 1e-3) before the product is taken. This margin is a safeguard, not a proof: with
   the default 500 iterations the estimates agree with exact SVDs to about 1e-5, but a layer
   whose top singular values are extremely close can converge more slowly. It is the tighter
-  figure for strided or zero-padded convolutions, whose Fourier bound can exceed their norm
-  by a few per cent, and it covers the layers without a certified bound (Conv1d/3d,
+  figure for large strided or zero-padded convolutions, whose Fourier bound can exceed their
+  norm by a few per cent, and it covers the layers without a certified bound (Conv1d/3d,
   transposed convolutions, 1-D pooling).
 """
 

@@ -5,7 +5,10 @@ below, so a product of its estimates is not, strictly, a bound. The values here 
 bounds by construction, computed in float64:
 
 - Linear: the largest singular value of the weight, by SVD.
-- Conv2d (zero padding, stride s, no groups or dilation): the zero-padded convolution is a
+- Conv2d (zero padding, stride s, no groups or dilation) whose matrix has at most
+  ``DENSE_LIMIT`` entries: the exact norm of that matrix, written out from the kernel (each
+  entry is a kernel weight, copied exactly) and measured through the largest eigenvalue of its
+  smaller Gram matrix. Larger ones: the zero-padded convolution is a
   crop of a circular convolution on a grid of size ``H + 2 * padding`` rounded up to a
   multiple of s (no valid output wraps around), and cropping and zero-embedding have norm at
   most 1. The strided circular convolution is, after splitting the input into its s x s
@@ -43,11 +46,48 @@ def matrix_norm_bound(weight: Tensor) -> float:
     return float(torch.linalg.matrix_norm(weight.detach().double(), ord=2))
 
 
+#: Largest convolution matrix (output size x input size) whose norm is computed exactly.
+DENSE_LIMIT = 2 ** 25
+
+
 def conv2d_norm_bound(weight: Tensor, input_size: tuple[int, int], stride: tuple[int, int],
                       padding: tuple[int, int]) -> float:
     """Upper bound on the operator norm of ``conv2d(x, weight, stride, padding)`` (zeros) on
-    inputs of spatial size ``input_size``: the norm of the strided circular convolution it is
-    a crop of (see the module docstring)."""
+    inputs of spatial size ``input_size``: exact up to float64 rounding where the matrix has
+    at most ``DENSE_LIMIT`` entries, else the Fourier bound (see the module docstring)."""
+    matrix = conv2d_matrix(weight, input_size, stride, padding, limit=DENSE_LIMIT)
+    if matrix is None:
+        return fourier_conv2d_bound(weight, input_size, stride, padding)
+    gram = matrix @ matrix.T if matrix.shape[0] <= matrix.shape[1] else matrix.T @ matrix
+    return math.sqrt(max(float(torch.linalg.eigvalsh(gram)[-1]), 0.0))
+
+
+def conv2d_matrix(weight: Tensor, input_size: tuple[int, int], stride: tuple[int, int],
+                  padding: tuple[int, int], limit: int | None = None) -> Tensor | None:
+    """The float64 matrix (``C_out * H_out * W_out`` x ``C_in * H * W``, row-major like the
+    tensors) of the zero-padded convolution, or None when it would have more than ``limit``
+    entries."""
+    w = weight.detach().double()
+    c_out, c_in, kh, kw = w.shape
+    (h, wd), (ph, pw) = input_size, padding
+    pixels = torch.arange(1, h * wd + 1, dtype=torch.float64, device=w.device).reshape(1, 1, h, wd)
+    # per kernel offset and output position, the input pixel it reads (-1: padding)
+    source = torch.nn.functional.unfold(torch.nn.functional.pad(pixels, (pw, pw, ph, ph)), (kh, kw),
+                                        stride=stride)[0].long() - 1
+    n_out = source.shape[1]
+    if limit is not None and c_out * n_out * c_in * h * wd > limit:
+        return None
+    offset, position = (source >= 0).nonzero(as_tuple=True)
+    matrix = torch.zeros(c_out, n_out, c_in, h * wd, dtype=torch.float64, device=w.device)
+    matrix[:, position, :, source[offset, position]] = w.reshape(c_out, c_in, kh * kw)[:, :, offset].permute(2, 0, 1)
+    return matrix.reshape(c_out * n_out, c_in * h * wd)
+
+
+def fourier_conv2d_bound(weight: Tensor, input_size: tuple[int, int], stride: tuple[int, int],
+                         padding: tuple[int, int]) -> float:
+    """Upper bound on the operator norm of the zero-padded ``conv2d(x, weight, stride,
+    padding)``: the norm of the strided circular convolution it is a crop of (see the module
+    docstring)."""
     w = weight.detach().double()
     c_out, c_in, kh, kw = w.shape
     (sh, sw), (ph, pw) = stride, padding
