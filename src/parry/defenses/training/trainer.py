@@ -2,8 +2,8 @@
 
 Every run is seeded; shows a progress bar; logs per epoch the training loss and statistics,
 the clean accuracy and the PGD accuracy on a held-out split; keeps the ``best`` (by held-out
-robust accuracy, else clean accuracy; of tied epochs the later) and the ``last`` checkpoint with the recipe in the
-sidecar; and can resume after an interruption from ``resume.safetensors`` + ``resume.json``,
+robust accuracy, else clean accuracy; of tied epochs the later) and the ``last`` checkpoint
+with the recipe in the sidecar; and can resume after an interruption from ``resume.safetensors`` + ``resume.json``,
 ending (same seed, CPU) with the same weights as an uninterrupted run.
 
 A wall-clock budget (``minutes``) stretches the learning-rate schedule over the time
