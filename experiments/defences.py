@@ -49,7 +49,8 @@ def mirror() -> str | None:
 
 
 def mirror_args() -> list[str]:
-    return [] if mirror() is None else ["--mirror", mirror()]
+    url = mirror()
+    return [] if url is None else ["--mirror", url]
 
 
 def train(recipe: str, teacher: str | None, args: argparse.Namespace) -> Path:

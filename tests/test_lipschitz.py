@@ -16,7 +16,6 @@ from parry.attacks.autoattack import autoattack
 from parry.defenses.lipschitz import (GroupSort, MaxMin, SpectralConv2d, SpectralLinear, certified_accuracy,
                                       certified_norms, layer_norms, lipschitz_bound, lipschitz_margin_loss,
                                       margin_certificate, power_iteration, tighten_)
-from parry.defenses.lipschitz.certified_norms import conv2d_matrix
 from parry.zoo import load_checkpoint, make_classifier, save_checkpoint
 
 SLACK = 1e-3
@@ -207,7 +206,7 @@ def test_certified_conv_bounds(kernel, stride, padding, size, monkeypatch):
     conv = nn.Conv2d(3, 4, kernel, stride=stride, padding=padding)
     shape = (3, size, size)
     operator = operator_matrix(conv, shape)
-    matrix = conv2d_matrix(conv.weight, (size, size), (stride, stride), (padding, padding))
+    matrix = certified_norms.conv2d_matrix(conv.weight, (size, size), (stride, stride), (padding, padding))
     assert torch.equal(matrix, operator.double())  # every entry a kernel weight, copied exactly
     exact = spectral_norm(operator)
     assert lipschitz_bound(nn.Sequential(conv), shape) == pytest.approx(exact, rel=1e-9)
