@@ -128,7 +128,7 @@ def table(prefix: str, store: Path) -> str:
     with ResultsStore(store) as db:
         acc = accuracy_table(db)
     lines = ["| defence | clean (test) | clean error | FGSM | PGD-40 | AutoAttack | AA error | audit | "
-             f"certified L2 {' / '.join(f'{r:g}' for r in RADII)} | train min |", "|---|---|---|---|---|---|---|---|---|---|"]
+             f"certified L2 {' / '.join(f'{r:g}' for r in RADII)} | train min |", "|---" * 10 + "|"]
     for row in ROWS:
         model = OUT / f"{prefix}-{row}"
         mine = [r for r in acc if r["model"] == f"{prefix}-{row}/best"]
