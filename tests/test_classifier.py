@@ -72,26 +72,53 @@ def test_device_mismatch_is_reported():
         PGD(0.1)(clf, torch.rand(2, 1, 4, 4), torch.zeros(2, dtype=torch.long))
 
 
-def _conv_model():
+def _conv_model(in_channels=3):
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(),
+    return nn.Sequential(nn.Conv2d(in_channels, 8, 3), nn.ReLU(), nn.MaxPool2d(2), nn.Conv2d(8, 8, 3), nn.ReLU(),
                          nn.Flatten(), nn.Linear(8 * 4 * 4, 4))
 
 
-def test_channels_last_layout_during_attacks_changes_nothing_but_speed():
-    x, y = torch.rand(16, 3, 14, 14), torch.randint(0, 4, (16,))
-    fast, plain = Classifier(_conv_model(), channels_last=True), Classifier(_conv_model())
+@pytest.mark.parametrize("in_channels", [1, 3])  # with and without a thin convolution
+def test_fast_path_during_attacks_changes_nothing_but_speed(in_channels):
+    x, y = torch.rand(16, in_channels, 14, 14), torch.randint(0, 4, (16,))
+    fast, plain = Classifier(_conv_model(in_channels)), Classifier(_conv_model(in_channels), fast=False)
     weights = [(p.data_ptr(), p.stride()) for p in fast.parameters()]
     with fast.attack_mode():
-        assert fast.model[0].weight.is_contiguous(memory_format=torch.channels_last)
-        assert fast.model[0].weight.stride() != weights[0][1]
+        # real channels-last strides, also for the one-channel kernel (which .contiguous() leaves alone)
+        assert fast.model[0].weight.stride()[1] == 1 and fast.model[3].weight.stride()[1] == 1
+        assert ("forward" in vars(fast.model[0])) == (in_channels == 1) and "forward" not in vars(fast.model[3])
+        assert fast.model[0](x).is_contiguous(memory_format=torch.channels_last)
     with plain.attack_mode():
-        assert plain.model[0].weight.is_contiguous()
-    # the caller's very tensors are back, in their own layout, also after an attack
+        assert plain.model[0].weight.stride() == weights[0][1] and "forward" not in vars(plain.model[0])
+    # the caller's very tensors and the modules' own forward are back, also after an attack
     a = PGD(0.1, steps=5, random_start=False)(fast, x, y)
     assert [(p.data_ptr(), p.stride()) for p in fast.parameters()] == weights
-    assert fast.model[0].weight.is_contiguous()
+    assert "forward" not in vars(fast.model[0])
     b = PGD(0.1, steps=5, random_start=False)(plain, x, y)
     assert torch.allclose(a.adv, b.adv, atol=1e-5) and torch.equal(a.success, b.success)
-    with pytest.raises(ValueError, match="channels_last"):
-        Classifier(_conv_model(), channels_last="yes")
+    with pytest.raises(ValueError, match="fast"):
+        Classifier(_conv_model(), fast="yes")
+
+
+class _ViewModel(nn.Module):
+    """Flattens convolution outputs with ``view``, which channels-last strides do not allow."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv, self.fc = nn.Conv2d(3, 4, 3), nn.Linear(4 * 6 * 6, 3)
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.fc(h.view(h.shape[0], -1))
+
+
+def test_a_model_that_cannot_run_channels_last_falls_back_with_a_warning():
+    x, y = torch.rand(8, 3, 8, 8), torch.randint(0, 3, (8,))
+    fast, plain = Classifier(_ViewModel()), Classifier(_ViewModel(), fast=False)
+    weight = (fast.model.conv.weight.data_ptr(), fast.model.conv.weight.stride())
+    with pytest.warns(RuntimeWarning, match="channels-last"):
+        a = PGD(0.1, steps=3, random_start=False)(fast, x, y)
+    b = PGD(0.1, steps=3, random_start=False)(plain, x, y)
+    assert torch.allclose(a.adv, b.adv, atol=1e-6) and not fast.fast
+    assert (fast.model.conv.weight.data_ptr(), fast.model.conv.weight.stride()) == weight

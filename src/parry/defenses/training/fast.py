@@ -69,7 +69,9 @@ class FastPath:
         kernels = [p for p in model.parameters() if p.ndim == 4] if self.channels_last else []
         try:
             for p in kernels:
-                p.data = p.data.contiguous(memory_format=torch.channels_last)
+                # .to, not .contiguous: a (C_out, 1, k, k) kernel counts as contiguous in both
+                # layouts, and only real channels-last strides make oneDNN use the layout
+                p.data = p.data.to(memory_format=torch.channels_last)
             yield
         finally:
             for p in kernels:
