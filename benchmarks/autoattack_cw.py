@@ -5,8 +5,8 @@ Run in the peer environment (``bash benchmarks/setup_peers.sh`` makes it)::
     benchmarks/.venv-peers/bin/python benchmarks/autoattack_cw.py            # full run
     benchmarks/.venv-peers/bin/python benchmarks/autoattack_cw.py --quick    # smoke run
 
-Everything runs in one process on the same model objects and the same tensors, torch's
-default thread count (or ``--threads``), one pass per contender (these are minutes-long evaluations, not
+Everything runs in one process on the same model objects and the same tensors, on the CPU or
+(``--device cuda``) a GPU, torch's default thread count (or ``--threads``), one pass per contender (these are minutes-long evaluations, not
 micro-benchmarks); the contenders of a row run back to back after waiting for a quiet CPU.
 
 Row 1, AutoAttack 'standard' (Croce & Hein 2020), Linf eps 0.3, on the adversarially trained
@@ -24,7 +24,8 @@ Row 2, C&W-L2 (Carlini & Wagner 2017) on the undefended Madry et al. MNIST CNN o
 PGD benchmark, n points: the same parameters for Parry ``CarliniWagnerL2``, Foolbox 3
 ``L2CarliniWagnerAttack`` and ART ``CarliniL2Method``; wall time, success and median L2.
 
-Results: a Markdown table on stdout and ``benchmarks/results/autoattack_cw.json``.
+Results: a Markdown table on stdout and ``benchmarks/results/autoattack_cw.json`` (CPU) or
+``autoattack_cw_cuda.json`` (GPU).
 """
 
 from __future__ import annotations
@@ -80,14 +81,19 @@ def torchattacks_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Ten
     return chain(x, y), {}
 
 
-def art_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Any]]:
-    from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
+def art_estimator(model: nn.Module, x: Tensor):
     from art.estimators.classification import PyTorchClassifier
 
-    est = PyTorchClassifier(model, loss=nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]), nb_classes=10,
-                            clip_values=(0.0, 1.0), device_type="cpu")
+    return PyTorchClassifier(model, loss=nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]), nb_classes=10,
+                             clip_values=(0.0, 1.0), device_type="gpu" if x.is_cuda else "cpu")
+
+
+def art_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Any]]:
+    from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
+
+    est = art_estimator(model, x)
     n = x.shape[0]
-    xs, ys = x.numpy(), y.numpy()
+    xs, ys = x.cpu().numpy(), y.cpu().numpy()
     adv = xs.copy()
     robust = est.predict(xs, batch_size=n).argmax(1) == ys
     stages = []
@@ -109,7 +115,7 @@ def art_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict
         run(targeted, (ys + shift) % 10, f"apgd-t target y+{shift}")
     run(SquareAttack(est, norm=np.inf, eps=EPS, max_iter=5000, p_init=0.8, nb_restarts=1, batch_size=n,
                      verbose=False), ys, "square")
-    return torch.from_numpy(adv), {"stages": stages}
+    return torch.from_numpy(adv).to(x.device), {"stages": stages}
 
 
 # ---------------------------------------------------------------------- row 2: C&W-L2
@@ -123,21 +129,18 @@ def parry_cw(clf, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 def foolbox_cw(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     import foolbox as fb
 
-    _, adv, success = fb.attacks.L2CarliniWagnerAttack(**CW)(fb.PyTorchModel(model, bounds=(0, 1)), x, y,
-                                                            epsilons=None)
+    fmodel = fb.PyTorchModel(model, bounds=(0, 1), device=x.device)
+    _, adv, success = fb.attacks.L2CarliniWagnerAttack(**CW)(fmodel, x, y, epsilons=None)
     return adv, success
 
 
 def art_cw(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     from art.attacks.evasion import CarliniL2Method
-    from art.estimators.classification import PyTorchClassifier
 
-    est = PyTorchClassifier(model, loss=nn.CrossEntropyLoss(), input_shape=tuple(x.shape[1:]), nb_classes=10,
-                            clip_values=(0.0, 1.0), device_type="cpu")
-    attack = CarliniL2Method(est, confidence=0.0, learning_rate=CW["stepsize"],
+    attack = CarliniL2Method(art_estimator(model, x), confidence=0.0, learning_rate=CW["stepsize"],
                              binary_search_steps=CW["binary_search_steps"], max_iter=CW["steps"],
                              initial_const=CW["initial_const"], batch_size=x.shape[0], verbose=False)
-    adv = torch.from_numpy(attack.generate(x.numpy()))
+    adv = torch.from_numpy(attack.generate(x.cpu().numpy())).to(x.device)
     with torch.no_grad():
         success = model(adv).argmax(1) != y
     return adv, success
@@ -146,11 +149,18 @@ def art_cw(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
 # ---------------------------------------------------------------------- driver
 def timed_contender(gate: Any, model: nn.Module, name: str, fn: Any) -> tuple[Any, Any]:
     """Wait for a quiet CPU, then time ``fn()`` with ``model`` in eval mode; the peers get it
-    frozen (Parry's Classifier freezes its parameters itself)."""
+    frozen (Parry's Classifier freezes its parameters itself). On a GPU the time includes the
+    wait for the last kernel."""
+    def finished() -> Any:
+        out = fn()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        return out
+
     gate.wait()
     model.eval()
     with _common.frozen(model) if name != "parry" else contextlib.nullcontext():
-        return _common.timed(fn)
+        return _common.timed(finished)
 
 
 def main() -> None:
@@ -161,6 +171,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for every contender (default: torch's own choice); 1 is steadier "
                              "on a machine shared with other jobs")
+    parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
     parser.add_argument("--max-wait", type=float, default=300,
                         help="seconds to wait for a quiet CPU before each contender")
     parser.add_argument("--skip", default="", help="comma-separated contenders to skip, e.g. art-aa,art-cw; a "
@@ -176,8 +187,9 @@ def main() -> None:
     from robust_model import robust_lenet
 
     test = _common.load_mnist("test")
-    robust = robust_lenet(_common.load_mnist("train")).eval()
-    x, y = test.spread(n_aa).tensors()
+    device = torch.device(args.device)
+    robust = robust_lenet(_common.load_mnist("train")).eval().to(device)
+    x, y = (t.to(device) for t in test.spread(n_aa).tensors())
     rows: dict[str, list[dict[str, Any]]] = {"autoattack": [], "cw": []}
 
     aa = {"parry": lambda: parry_autoattack(as_classifier(robust), x, y),
@@ -193,7 +205,8 @@ def main() -> None:
         print(f"autoattack {name}: {row['robust_accuracy']:.4f} in {timing.wall_s:.1f} s", flush=True)
 
     madry, meta = _common.trained_madry_mnist()
-    xc, yc = test.spread(n_cw).tensors()
+    madry = madry.to(device)
+    xc, yc = (t.to(device) for t in test.spread(n_cw).tensors())
     cw = {"parry": lambda: parry_cw(as_classifier(madry), xc, yc), "foolbox": lambda: foolbox_cw(madry, xc, yc),
           "art": lambda: art_cw(madry, xc, yc)}
     clean_correct = madry.eval()(xc).argmax(1) == yc
@@ -212,12 +225,13 @@ def main() -> None:
               f"{timing.wall_s:.1f} s", flush=True)
 
     environment = {**_common.environment(["torchattacks", "art", "foolbox"]),
-                   "quiet_gate": {"waited_s": gate.waited_s, "gave_up": gate.gave_up}, "threads": args.threads}
+                   "quiet_gate": {"waited_s": gate.waited_s, "gave_up": gate.gave_up}, "threads": args.threads,
+                   "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
     sections = {"autoattack": {"eps": EPS, "norm": "linf", "points": n_aa, "model": "tests/robust_model.py LeNet",
                                "rows": rows["autoattack"], "environment": environment},
                 "cw": {"params": CW, "points": n_cw, "model": "madry-mnist 1 epoch",
                        "model_sha256": meta.get("sha256"), "rows": rows["cw"], "environment": environment}}
-    path = _common.RESULTS / "autoattack_cw.json"
+    path = _common.RESULTS / ("autoattack_cw.json" if device.type == "cpu" else f"autoattack_cw_{device.type}.json")
     report = json.loads(path.read_text()) if path.is_file() and not args.quick else {}
     # a row (section) is always measured in one run: sections this run skipped entirely keep their
     # earlier measurement, with that run's own environment

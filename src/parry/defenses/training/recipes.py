@@ -16,6 +16,8 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
 - ``pgd-at``: PGD-10 adversarial training (Madry et al., ICLR 2018), eps ramped up over the
   first epochs (3 on MNIST, 2 on Fashion-MNIST), 60 minutes (the issue's 2-core CPU budget; at
   most 40 epochs).
+- ``pgd-at-ema``: the same, evaluated and kept as the exponential moving average of its weights
+  (decay 0.999 per step, about 2.4 epochs of MNIST; Gowal et al. 2020).
 - ``trades``: TRADES (Zhang et al., ICML 2019), 10 KL-ascent steps, beta 1 on MNIST (the
   paper's MNIST value) and 6 on Fashion-MNIST; warm-up and budget as PGD-AT.
 - ``mart``: MART (Wang et al., ICLR 2020) with its default beta, 10 steps; as PGD-AT.
@@ -90,6 +92,8 @@ class Recipe:
         eval_points: size of the held-out validation split, taken (seeded) from the training split.
         train_points: train on this many of the remaining images, spread evenly (None: all of them).
         fast: the Trainer's fast path (channels-last; bf16 autocast where supported).
+        ema_decay: per-step decay of the weights' exponential moving average, which is evaluated,
+            checkpointed and returned (None: no average).
         teacher: for the distillation objectives, the name of the teacher's recipe.
     """
 
@@ -111,6 +115,7 @@ class Recipe:
     fast: bool = True
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
     teacher: str | None = None
+    ema_decay: float | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -139,6 +144,9 @@ class Recipe:
             check_positive_int(self.train_points, "train_points", minimum=2)
         if not isinstance(self.fast, bool):
             raise ValueError(f"fast: expected a bool, got {self.fast!r}")
+        if self.ema_decay is not None and (isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, float)
+                                           or not 0.0 < self.ema_decay < 1.0):
+            raise ValueError(f"ema_decay: must be a float in (0, 1) or None, got {self.ema_decay!r}")
         if self.teacher is not None and (self.objective not in TEACHER_OBJECTIVES or not isinstance(self.teacher, str)):
             raise ValueError(f"teacher: the {self.objective} objective takes no teacher, got {self.teacher!r}")
         if self.teacher is None and TEACHER_OBJECTIVES.get(self.objective):
@@ -179,6 +187,9 @@ def _defences(prefix: str, dataset: str, label: str, eps: float, ramp: float, tr
         Recipe(f"{prefix}-pgd-at", f"PGD-10 adversarial training (Madry et al.) {at}, TRADES SmallCNN, Adam, eps "
                f"warm-up over {ramp:g} epochs, 60 minutes.", "small-cnn", dataset, "pgd-at",
                {"eps": eps, "steps": 10}, **adversarial),
+        Recipe(f"{prefix}-pgd-at-ema", f"PGD-10 adversarial training {at} as {prefix}-pgd-at, kept as the "
+               "exponential moving average of its weights (decay 0.999 per step; Gowal et al. 2020).", "small-cnn",
+               dataset, "pgd-at", {"eps": eps, "steps": 10}, **adversarial, ema_decay=0.999),
         Recipe(f"{prefix}-trades", f"TRADES (Zhang et al.) {at}, beta {trades_beta:g}, 10 ascent steps, TRADES "
                f"SmallCNN, Adam, eps warm-up over {ramp:g} epochs, 60 minutes.", "small-cnn", dataset, "trades",
                {"eps": eps, "steps": 10, "beta": trades_beta}, **adversarial),
@@ -251,6 +262,7 @@ def build(recipe: Recipe, teacher: Classifier | None = None,
         "minutes": recipe.minutes, "batch_size": recipe.batch_size, "seed": recipe.seed,
         "eps_ramp_epochs": recipe.eps_ramp_epochs, "architecture": recipe.architecture,
         "arch_kwargs": dict(recipe.arch_kwargs), "dataset": recipe.dataset, "fast": recipe.fast,
+        "ema_decay": recipe.ema_decay,
     }
     return classifier, recipe.make_objective(teacher, teacher_id), kwargs
 

@@ -1,6 +1,6 @@
 """The resume state of a training run: tensors in safetensors, everything else in JSON.
 
-``resume.safetensors`` holds the model's and the best weights, the optimiser's tensors and
+``resume.safetensors`` holds the model's, the best and the averaged (EMA) weights, the optimiser's tensors and
 the RNG states (torch's global generator, CUDA's, the run's own); ``resume.json`` holds the
 optimiser's other state and param groups, the run's counters and history, and the SHA-256 of
 the tensor file, checked before it is read. Nothing is ever unpickled.
@@ -34,11 +34,13 @@ def _cpu(t: Tensor) -> Tensor:
 
 
 def save_resume_state(directory: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
-                      generator: torch.Generator, best: dict[str, Tensor] | None, meta: dict[str, Any]) -> None:
+                      generator: torch.Generator, best: dict[str, Tensor] | None, meta: dict[str, Any],
+                      average: dict[str, Tensor] | None = None) -> None:
     """Write the resume state atomically (tensors first, then the JSON that names their hash)."""
     tensors = {f"model/{k}": _cpu(v) for k, v in model.state_dict().items()}
-    if best is not None:
-        tensors.update({f"best/{k}": _cpu(v) for k, v in best.items()})
+    for prefix, weights in (("best", best), ("average", average)):
+        if weights is not None:
+            tensors.update({f"{prefix}/{k}": _cpu(v) for k, v in weights.items()})
     opt = optimizer.state_dict()
     opt_other: dict[str, dict[str, Any]] = {}
     for index, entries in opt["state"].items():
@@ -55,7 +57,7 @@ def save_resume_state(directory: Path, *, model: torch.nn.Module, optimizer: tor
     weights, sidecar = resume_paths(directory)
     _atomic_write(weights, lambda tmp: save_file(tensors, tmp))
     record = {"meta": meta, "optimizer": {"state": opt_other, "param_groups": opt["param_groups"]},
-              "has_best": best is not None, "sha256": sha256_file(weights)}
+              "has_best": best is not None, "has_average": average is not None, "sha256": sha256_file(weights)}
     text = json.dumps(record, indent=1, default=_json_default) + "\n"
     _atomic_write(sidecar, lambda tmp: Path(tmp).write_text(text, encoding="utf-8"))
 
@@ -66,8 +68,9 @@ def has_resume_state(directory: Path) -> bool:
 
 def load_resume_state(directory: Path, *, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
                       generator: torch.Generator, check: Callable[[dict[str, Any]], None] | None = None,
-                      ) -> tuple[dict[str, Any], dict[str, Tensor] | None]:
-    """Restore model, optimiser and RNG states in place; return (meta, best weights or None).
+                      ) -> tuple[dict[str, Any], dict[str, Tensor] | None, dict[str, Tensor] | None]:
+    """Restore model, optimiser and RNG states in place; return (meta, best weights or None,
+    averaged weights or None).
 
     ``check(meta)`` runs first and may refuse the state (raise) before anything is changed.
     """
@@ -83,9 +86,11 @@ def load_resume_state(directory: Path, *, model: torch.nn.Module, optimizer: tor
     tensors = load_file(weights)
     device = _device(model)
     model.load_state_dict({k[6:]: v for k, v in tensors.items() if k.startswith("model/")}, strict=True)
-    best = None
+    best = average = None
     if record["has_best"]:
         best = {k[5:]: v.to(device) for k, v in tensors.items() if k.startswith("best/")}
+    if record.get("has_average"):
+        average = {k[8:]: v.to(device) for k, v in tensors.items() if k.startswith("average/")}
     state: dict[int, dict[str, Any]] = {}
     for index, entries in record["optimizer"]["state"].items():
         state.setdefault(int(index), {}).update(entries)
@@ -98,4 +103,4 @@ def load_resume_state(directory: Path, *, model: torch.nn.Module, optimizer: tor
     generator.set_state(tensors["rng/generator"])
     if "rng/cuda" in tensors:
         torch.cuda.set_rng_state(tensors["rng/cuda"], device)
-    return record["meta"], best
+    return record["meta"], best, average

@@ -11,6 +11,10 @@ available. For single-step objectives (FGSM-RS) a catastrophic-overfitting guard
 al., ICLR 2020, Sec. 5.2) compares every epoch's held-out PGD accuracy with the best one:
 after a drop of more than ``guard_drop`` it rolls back to the best weights and stops.
 
+With ``ema_decay``, an exponential moving average of the weights (Gowal et al. 2020; see
+:mod:`parry.defenses.training.ema`) is what the held-out checks evaluate, what the ``best`` and
+``last`` checkpoints hold and what the model holds when the run ends.
+
 The fast path (``fast=True``, the default; see :mod:`parry.defenses.training.fast`) trains in
 the channels-last layout and, where the device supports bf16, under bf16 autocast with fp32
 losses; the recipe records what was used. ``fast=False`` trains in plain fp32 NCHW.
@@ -24,6 +28,7 @@ import logging
 import math
 import time
 import warnings
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any, Callable
 
@@ -33,6 +38,7 @@ from tqdm.auto import tqdm
 from parry.attacks.base import Attack
 from parry.attacks.gradient.pgd import PGD
 from parry.classifier import Classifier
+from parry.defenses.training.ema import WeightAverage
 from parry.defenses.training.fast import FastPath
 from parry.defenses.training.heldout import heldout_accuracy
 from parry.defenses.training.objective import AdversarialObjective, Objective
@@ -76,6 +82,8 @@ class Trainer:
         fast: the fast path: channels-last layout for the model and batches during the training
             steps, and bf16 autocast (fp32 losses) where the model's device supports bf16;
             False trains in plain fp32. Held-out checks always run in fp32.
+        ema_decay: keep an exponential moving average of the weights with this per-step decay
+            (e.g. 0.995), and evaluate, checkpoint and return it; None (default): no average.
     """
 
     def __init__(self, model: Classifier, objective: Objective, *, optimizer: OptimizerSpec | None = None,
@@ -88,7 +96,8 @@ class Trainer:
                  save_every: int | None = None, eps_ramp_epochs: float = 0.0, progress: bool = True,
                  evaluator: Evaluator | None = None,
                  callback: Callable[[int], None] | None = None,
-                 log: Callable[[dict[str, Any]], None] | None = None, fast: bool = True) -> None:
+                 log: Callable[[dict[str, Any]], None] | None = None, fast: bool = True,
+                 ema_decay: float | None = None) -> None:
         if not isinstance(model, Classifier):
             raise ValueError(f"model: expected a parry Classifier, got {type(model).__name__}")
         if not isinstance(objective, Objective):
@@ -127,6 +136,7 @@ class Trainer:
             raise ValueError("save_every: needs out_dir for the resume state")
         self.architecture, self.arch_kwargs, self.dataset = architecture, dict(arch_kwargs or {}), dataset
         self.fast = FastPath.choose(fast, model.device)
+        self.ema_decay = None if ema_decay is None else WeightAverage(model, ema_decay).decay  # validates
 
     # ----------------------------------------------------------------- configuration
     def _eval_attack(self, eval_attack: Attack | str | None) -> Attack | None:
@@ -170,7 +180,7 @@ class Trainer:
                 "train_set": getattr(train_set, "name", None), "train_size": len(train_set),
                 "eval_points": None if self.eval_set is None else len(self.eval_set), "eval_attack": attack,
                 "guard_drop": self.guard_drop, "eps_ramp_epochs": self.eps_ramp_epochs,
-                "fast": self.fast.params()}
+                "fast": self.fast.params(), "ema_decay": self.ema_decay}
 
     # ----------------------------------------------------------------- the run
     def fit(self, train_set: Any, *, resume: bool = False) -> dict[str, Any]:
@@ -211,6 +221,7 @@ class _Run:
         # On the CPU whatever the model's device: drawing the attacks' seeds from it never syncs a GPU.
         self.generator = torch.Generator().manual_seed(trainer.seed)
         self.best: dict[str, torch.Tensor] | None = None
+        self.average = None if trainer.ema_decay is None else WeightAverage(model, trainer.ema_decay)
         self.meta: dict[str, Any] = {"epoch": 0, "step": 0, "step_in_epoch": 0, "elapsed_s": 0.0, "sums": {},
                                      "seen": 0, "best_score": None, "best_epoch": None, "best_robust": None,
                                      "history": [], "stopped": None, "finished": False, "recipe": recipe}
@@ -221,15 +232,22 @@ class _Run:
                 raise ValueError(f"resume: the resume state in {self.t.out_dir} belongs to another recipe; "
                                  "use another out_dir or the same settings")
 
-        self.meta, self.best = load_resume_state(self.t.out_dir, model=self.t.model, optimizer=self.opt,
-                                                 generator=self.generator, check=same_recipe)
+        self.meta, self.best, average = load_resume_state(self.t.out_dir, model=self.t.model, optimizer=self.opt,
+                                                          generator=self.generator, check=same_recipe)
         self.t.objective.load_state(self.meta.get("objective_state", {}))
+        if self.average is not None:
+            if average is None:
+                raise ValueError(f"resume: the resume state in {self.t.out_dir} has no weight average")
+            self.average.load(average, self.meta["average_updates"])
 
     def save_resume(self) -> None:
         if self.t.out_dir is not None:
             self.meta["objective_state"] = self.t.objective.state()
+            average = None
+            if self.average is not None:
+                self.meta["average_updates"], average = self.average.updates, self.average.average
             save_resume_state(self.t.out_dir, model=self.t.model, optimizer=self.opt, generator=self.generator,
-                              best=self.best, meta=self.meta)
+                              best=self.best, meta=self.meta, average=average)
 
     def progress(self, elapsed: float) -> float:
         if self.t.minutes is not None:
@@ -252,6 +270,8 @@ class _Run:
             model.eval()
         m["elapsed_s"] = time.perf_counter() - start
         self.save_resume()
+        if self.average is not None and m["stopped"] is None:  # (a guard rollback holds the best weights)
+            model.load_state_dict(self.average.average)
         return {"epochs": m["history"], "best_epoch": m["best_epoch"], "best_score": m["best_score"],
                 "steps": m["step"], "stopped": m["stopped"], "wall_time_s": m["elapsed_s"]}
 
@@ -286,6 +306,8 @@ class _Run:
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
+            if self.average is not None:
+                self.average.update(model)
             for key, value in stats.items():
                 sums[key] = sums.get(key, torch.zeros((), device=self.device)) + value.detach().float() * y.shape[0]
             m["seen"] += y.shape[0]
@@ -320,6 +342,19 @@ class _Run:
         return heldout_accuracy(t.model, t.eval_set, t.eval_attack, t.eval_batch_size)
 
     def end_epoch(self, bar: Any) -> None:
+        """Check, keep and log the epoch's weights (the averaged ones with an EMA)."""
+        with self.average.swapped_into(self.t.model) if self.average is not None else nullcontext():
+            record = self.judge_epoch()
+        if "rolled_back_to_epoch" in record:
+            self.t.model.load_state_dict(self.best)
+        m = self.meta
+        m["history"].append(record)
+        m.update(epoch=m["epoch"] + 1, step_in_epoch=0, sums={}, seen=0)
+        bar.set_postfix({k: f"{record[k]:.4f}" for k in ("loss", "clean_accuracy", "robust_accuracy") if k in record})
+        self.write_log(record)
+
+    def judge_epoch(self) -> dict[str, Any]:
+        """The epoch's record after the held-out check, the guard and the checkpoints."""
         t, m, model = self.t, self.meta, self.t.model
         seen = max(m["seen"], 1)
         record: dict[str, Any] = {"epoch": m["epoch"] + 1, "steps": m["step"], "lr": m.get("lr"),
@@ -333,7 +368,7 @@ class _Run:
         score = robust if robust is not None else record.get("clean_accuracy")
         if (t.guard_drop is not None and robust is not None and m["best_robust"] is not None
                 and m["best_robust"] - robust > t.guard_drop):
-            model.load_state_dict(self.best)
+            model.load_state_dict(self.best)  # for the "last" checkpoint; end_epoch keeps it
             m["stopped"] = (f"catastrophic overfitting: held-out robust accuracy fell from {m['best_robust']:.4f} "
                             f"to {robust:.4f} in epoch {record['epoch']}; rolled back to epoch {m['best_epoch']}")
             record["rolled_back_to_epoch"] = m["best_epoch"]
@@ -347,10 +382,7 @@ class _Run:
         if self.best is None:  # no held-out check: the last epoch is the best one known
             m["best_epoch"] = record["epoch"]
         self.checkpoint("last", record)
-        m["history"].append(record)
-        m.update(epoch=m["epoch"] + 1, step_in_epoch=0, sums={}, seen=0)
-        bar.set_postfix({k: f"{record[k]:.4f}" for k in ("loss", "clean_accuracy", "robust_accuracy") if k in record})
-        self.write_log(record)
+        return record
 
     def checkpoint(self, name: str, record: dict[str, Any]) -> None:
         t = self.t
