@@ -6,8 +6,9 @@ Run in the peer environment (``bash benchmarks/setup_peers.sh`` makes it)::
     benchmarks/.venv-peers/bin/python benchmarks/autoattack_cw.py --quick    # smoke run
 
 Everything runs in one process on the same model objects and the same tensors, on the CPU or
-(``--device cuda``) a GPU, torch's default thread count (or ``--threads``), one pass per contender (these are minutes-long evaluations, not
-micro-benchmarks); the contenders of a row run back to back after waiting for a quiet CPU.
+(``--device cuda``) a GPU, torch's default thread count (or ``--threads``), one pass per
+contender (these are minutes-long evaluations, not micro-benchmarks); the contenders of a row
+run back to back after waiting for a quiet CPU.
 
 Row 1, AutoAttack 'standard' (Croce & Hein 2020), Linf eps 0.3, on the adversarially trained
 LeNet of the tests (``tests/robust_model.py``: FGSM-RS, 3 epochs; cached), n points spread
