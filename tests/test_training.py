@@ -319,3 +319,12 @@ def test_eps_warm_up_ramps_linearly_then_holds(train_set):
         Trainer(lenet(), Standard(), eps_ramp_epochs=1.0)
     with pytest.raises(ValueError, match="eps_ramp_epochs"):
         Trainer(lenet(), objective, eps_ramp_epochs=-1.0)
+
+
+@pytest.mark.parametrize("fast", [True, False])
+def test_a_run_without_the_fast_path_also_crafts_without_the_attack_fast_path(train_set, fast):
+    model = lenet()
+    seen = []
+    Trainer(model, PGDAT(0.1, steps=1), epochs=1, batch_size=48, progress=False, fast=fast,
+            callback=lambda step: seen.append(model.fast)).fit(train_set)
+    assert seen == [fast, fast] and model.fast  # the Classifier's own setting is back afterwards

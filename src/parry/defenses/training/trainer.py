@@ -17,7 +17,8 @@ With ``ema_decay``, an exponential moving average of the weights (Gowal et al. 2
 
 The fast path (``fast=True``, the default; see :mod:`parry.defenses.training.fast`) trains in
 the channels-last layout and, where the device supports bf16, under bf16 autocast with fp32
-losses; the recipe records what was used. ``fast=False`` trains in plain fp32 NCHW.
+losses; the recipe records what was used. ``fast=False`` trains in plain fp32 NCHW, with the
+Classifier's attack fast path (:class:`parry.Classifier`) off for the run as well.
 """
 
 from __future__ import annotations
@@ -262,10 +263,13 @@ class _Run:
         start = time.perf_counter() - m["elapsed_s"]
         bar = tqdm(total=self.total_steps, initial=m["step"], desc=f"train {t.objective.name}", unit="step",
                    disable=not t.progress, leave=False)
+        attack_fast = model.fast  # the Classifier's own attack fast path, off in a run without one
         try:
+            model.fast = attack_fast and t.fast.enabled
             with t.fast.weights(model):
                 self._epochs(start, bar)
         finally:
+            model.fast = attack_fast
             bar.close()
             model.eval()
         m["elapsed_s"] = time.perf_counter() - start
