@@ -20,11 +20,7 @@ The fraction ``p`` follows the paper's schedule (halved after iterations 10, 50,
 1000, 2000, 4000, 6000 and 8000 of 10,000), rescaled to the budget. ``queries`` bounds the
 model queries per sample over the whole call, counting the initial one; with several restarts
 the budget is split evenly between them. In evaluation mode (``early_stop``) a point stops as
-soon as it is adversarial: its best point is frozen at once, and it leaves the batch at the
-next shrink of the working set, which needs a host-device sync: every iteration on CPUs,
-every 16 on other devices (:data:`SHRINK_EVERY`; on a GPU a sync per query would stall the
-kernel queue). Queries are counted per sample as the model evaluations made, so on a GPU a
-broken point is charged up to 15 queries after its success. Squares are drawn independently per sample.
+soon as it is adversarial. Squares are drawn independently per sample.
 """
 
 from __future__ import annotations
@@ -41,7 +37,6 @@ from .square_schedule import (bumps, get_window, p_schedule, put_window, random_
                               window_index, window_mask)
 
 _SIGN_RETRIES = 4  # resampling rounds for Linf proposals that would not change the square
-SHRINK_EVERY = {"cpu": 1, "other": 16}  # iterations between the (syncing) shrinks of the working set
 
 
 def _signs(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | None) -> Tensor:
@@ -125,7 +120,6 @@ class Square(Attack):
         cx, cbest, closs, csucc, ce, cy = (t[idx] for t in (x, x_best, loss_best, success, e, y))
         ctarget = None if target is None else target[idx]
         iterations = 0
-        shrink_every = SHRINK_EVERY.get(x.device.type, SHRINK_EVERY["other"])
         for it in range(budget - 1):
             if idx.numel() == 0:
                 break
@@ -138,15 +132,15 @@ class Square(Attack):
             logits = classifier(x_new)
             new_loss = loss_fn(logits, cy, ctarget)
             new_succ = is_adversarial(logits, cy, ctarget)
-            spent[idx] += 1  # every point in the batch was queried, frozen ones too
+            spent[idx] += 1
             accept = new_loss > closs
             if ctx.early_stop:
-                accept = (accept | new_succ) & ~csucc  # a point already adversarial is frozen
+                accept = accept | new_succ
             cbest = torch.where(accept.view(-1, 1, 1, 1), x_new, cbest)
             closs = torch.where(accept, new_loss, closs)
             csucc = torch.where(accept, new_succ, csucc)
-            if ctx.early_stop and (it + 1) % shrink_every == 0 and bool(csucc.any()):  # write back and shrink
-                done = csucc
+            if ctx.early_stop and bool(new_succ.any()):  # early exit: write back and shrink
+                done = new_succ
                 x_best[idx[done]], loss_best[idx[done]], success[idx[done]] = cbest[done], closs[done], True
                 keep = ~done
                 idx, cx, cbest, closs, csucc, ce, cy = (t[keep] for t in (idx, cx, cbest, closs, csucc, ce, cy))
