@@ -21,13 +21,18 @@ import torch
 from torch import Tensor, nn
 
 
+def check_decay(decay: object) -> float:
+    """``decay`` as a float in (0, 1), else a ValueError naming ``ema_decay``."""
+    if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < float(decay) < 1.0:
+        raise ValueError(f"ema_decay: must lie in (0, 1), got {decay!r}")
+    return float(decay)
+
+
 class WeightAverage:
     """The EMA of ``model``'s state dict with the given per-step ``decay`` in (0, 1)."""
 
     def __init__(self, model: nn.Module, decay: float) -> None:
-        if isinstance(decay, bool) or not isinstance(decay, (int, float)) or not 0.0 < float(decay) < 1.0:
-            raise ValueError(f"ema_decay: must lie in (0, 1), got {decay!r}")
-        self.decay = float(decay)
+        self.decay = check_decay(decay)
         self.updates = 0
         self.average = {k: v.detach().float().clone() if v.is_floating_point() else v.detach().clone()
                         for k, v in model.state_dict().items()}

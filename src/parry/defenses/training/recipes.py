@@ -52,6 +52,7 @@ from typing import Any, Callable, Mapping
 from parry.classifier import Classifier
 from parry.defenses.training.ard import ARD
 from parry.defenses.training.distillation import DefensiveDistillation
+from parry.defenses.training.ema import check_decay
 from parry.defenses.training.fgsm_rs import FGSMRS
 from parry.defenses.training.gradient_reg import GradientRegularization
 from parry.defenses.training.lipschitz_margin import LipschitzMargin
@@ -144,9 +145,8 @@ class Recipe:
             check_positive_int(self.train_points, "train_points", minimum=2)
         if not isinstance(self.fast, bool):
             raise ValueError(f"fast: expected a bool, got {self.fast!r}")
-        if self.ema_decay is not None and (isinstance(self.ema_decay, bool) or not isinstance(self.ema_decay, float)
-                                           or not 0.0 < self.ema_decay < 1.0):
-            raise ValueError(f"ema_decay: must be a float in (0, 1) or None, got {self.ema_decay!r}")
+        if self.ema_decay is not None:
+            check_decay(self.ema_decay)
         if self.teacher is not None and (self.objective not in TEACHER_OBJECTIVES or not isinstance(self.teacher, str)):
             raise ValueError(f"teacher: the {self.objective} objective takes no teacher, got {self.teacher!r}")
         if self.teacher is None and TEACHER_OBJECTIVES.get(self.objective):

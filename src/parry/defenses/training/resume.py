@@ -1,9 +1,10 @@
 """The resume state of a training run: tensors in safetensors, everything else in JSON.
 
-``resume.safetensors`` holds the model's, the best and the averaged (EMA) weights, the optimiser's tensors and
-the RNG states (torch's global generator, CUDA's, the run's own); ``resume.json`` holds the
-optimiser's other state and param groups, the run's counters and history, and the SHA-256 of
-the tensor file, checked before it is read. Nothing is ever unpickled.
+``resume.safetensors`` holds the model's, the best and the averaged (EMA) weights, the
+optimiser's tensors and the RNG states (torch's global generator, CUDA's, the run's own);
+``resume.json`` holds the optimiser's other state and param groups, the run's counters and
+history, and the SHA-256 of the tensor file, checked before it is read. Nothing is ever
+unpickled.
 """
 
 from __future__ import annotations

@@ -39,7 +39,7 @@ from tqdm.auto import tqdm
 from parry.attacks.base import Attack
 from parry.attacks.gradient.pgd import PGD
 from parry.classifier import Classifier
-from parry.defenses.training.ema import WeightAverage
+from parry.defenses.training.ema import WeightAverage, check_decay
 from parry.defenses.training.fast import FastPath
 from parry.defenses.training.heldout import heldout_accuracy
 from parry.defenses.training.objective import AdversarialObjective, Objective
@@ -137,7 +137,7 @@ class Trainer:
             raise ValueError("save_every: needs out_dir for the resume state")
         self.architecture, self.arch_kwargs, self.dataset = architecture, dict(arch_kwargs or {}), dataset
         self.fast = FastPath.choose(fast, model.device)
-        self.ema_decay = None if ema_decay is None else WeightAverage(model, ema_decay).decay  # validates
+        self.ema_decay = None if ema_decay is None else check_decay(ema_decay)
 
     # ----------------------------------------------------------------- configuration
     def _eval_attack(self, eval_attack: Attack | str | None) -> Attack | None:
