@@ -82,3 +82,12 @@ def test_interrupted_and_resumed_run_with_an_average_equals_uninterrupted(tmp_pa
     trainer(resumed, tmp_path / "cut").fit(data, resume=True)
     for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
         assert torch.equal(a, b), name
+
+
+def test_trainer_and_recipe_refuse_a_bad_decay():
+    from parry.defenses.training.recipes import get_recipe
+
+    with pytest.raises(ValueError, match="ema_decay"):
+        Trainer(lenet(), PGDAT(0.1), epochs=1, progress=False, ema_decay=1.5)
+    with pytest.raises(ValueError, match="ema_decay"):
+        get_recipe("mnist-pgd-at-ema", ema_decay=0.0)
