@@ -27,6 +27,7 @@ CW_CI = dict(binary_search_steps=4, steps=50, stepsize=0.3, initial_const=1e-2)
 # name -> (attack factory, norm, number of the 100 points it runs on)
 MIN_NORM_ATTACKS = {
     "cw-l2": (lambda: CarliniWagnerL2(**CW_CI), "l2", N_POINTS),
+    "cw-l2-bf16": (lambda: CarliniWagnerL2(**CW_CI, precision="bf16"), "l2", N_POINTS),
     "deepfool-l2": (lambda: DeepFool(norm="l2"), "l2", N_POINTS),
     "deepfool-linf": (lambda: DeepFool(norm="linf"), "linf", N_POINTS),
     "ddn": (lambda: DDN(), "l2", N_POINTS),
@@ -73,6 +74,37 @@ def test_every_point_is_found_inside_the_box(min_norm_results, points, key):
     assert bool((result.norms[norm][wrong] == 0).all())
     assert bool((result.norms[norm][~wrong] > 0).all())
     assert torch.allclose(result.norms[norm], flat_norm(result.adv - x, norm))
+
+
+def test_cw_bf16_finds_what_fp32_finds(min_norm_results):
+    """bf16 gradient passes change the trajectory, not the quality: every point found (and
+    checked in fp32 by the base, see test_every_point_is_found_inside_the_box), median L2
+    within 2 % of the fp32 run's."""
+    fp32 = _median(min_norm_results["cw-l2"][0].norms["l2"])
+    bf16 = _median(min_norm_results["cw-l2-bf16"][0].norms["l2"])
+    print(f"C&W median L2: fp32 {fp32:.4f}, bf16 {bf16:.4f}")
+    assert abs(bf16 - fp32) <= 0.02 * fp32
+
+
+def test_cw_bf16_keeps_only_candidates_fp32_confirms(mnist_cnn, points, min_norm_results):
+    """The bf16 path's verification: pending candidates go to the result only where the fp32
+    model confirms them. Here three real adversarials (the fp32 run's) and three clean inputs
+    flagged adversarial, as a wrong bf16 verdict would flag them: only the first three stay."""
+    from parry.attacks.base import RunContext
+    from parry.attacks.minnorm.common import BestTracker
+
+    found = min_norm_results["cw-l2"][0]
+    idx = (found.success & found.clean_correct).nonzero().squeeze(1)[:6]   # found, and correct when clean
+    x, y, adv = points[0][idx], points[1][idx], found.adv[idx]
+    candidates = torch.cat([adv[:3], x[3:]])
+    pending, best = BestTracker(x, "l2"), BestTracker(x, "l2")
+    pending.update(candidates, torch.ones(6, dtype=torch.bool), norms=torch.full((6,), 0.5))
+    ctx = RunContext(threat=None, target=None, early_stop=True, generator=None)
+    with mnist_cnn.attack_mode():
+        CarliniWagnerL2(precision="bf16")._verify(mnist_cnn, pending, best, y, ctx)
+    assert torch.equal(best.found, torch.tensor([True] * 3 + [False] * 3))
+    assert torch.equal(best.result()[:3], adv[:3]) and torch.equal(best.result()[3:], x[3:])
+    assert not bool(pending.found.any())
 
 
 def test_misclassified_points_count_as_found_with_norm_zero(mnist_cnn, points):
@@ -156,7 +188,7 @@ def test_per_sample_eps_is_respected(mnist_cnn, points):
 
 
 # --------------------------------------------------------------------------- targeted
-@pytest.mark.parametrize("key", ["cw-l2", "ddn", "fmn-l2", "fmn-linf", "fmn-l1"])
+@pytest.mark.parametrize("key", ["cw-l2", "cw-l2-bf16", "ddn", "fmn-l2", "fmn-linf", "fmn-l1"])
 def test_targeted_versions_reach_the_target(mnist_cnn, points, min_norm_results, key):
     x, y = points[0][:10], points[1][:10]
     g = torch.Generator().manual_seed(0)
@@ -225,6 +257,7 @@ def test_fmn_projections_and_mid_points():
     (lambda: CarliniWagnerL2(abort_early="yes"), "abort_early"),
     (lambda: CarliniWagnerL2(norm="linf"), "norm"),
     (lambda: CarliniWagnerL2(eps=-1.0), "eps"),
+    (lambda: CarliniWagnerL2(precision="fp16"), "precision"),
     (lambda: DeepFool(candidates=1), "candidates"),
     (lambda: DeepFool(overshoot=-0.1), "overshoot"),
     (lambda: DeepFool(steps=0), "steps"),

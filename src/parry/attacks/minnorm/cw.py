@@ -10,11 +10,20 @@ no adversarial has been found with the current ``c``, bisect once one has. With
 ``abort_early`` the inner optimisation stops when the (batch) loss has not fallen by
 0.01 % over a tenth of ``steps``. Defaults are those of Foolbox 3's
 ``L2CarliniWagnerAttack``; the smallest adversarial seen over all steps is returned.
+
+``precision="bf16"`` runs the optimisation's forward and backward passes under bf16 autocast
+(about 2.8x faster per pass on a CPU with AMX; worth it only where the hardware has bf16),
+with the loss in fp32. A bf16 pass can call a point adversarial that the fp32 model does
+not, so its candidates are only pending: at every abort-early check and at the end of each
+search, one fp32 forward pass verifies the smallest pending candidate of each point, and only
+verified ones can become the result. The returned perturbations are adversarial for the fp32
+model; the binary search over c follows the bf16 verdicts.
 """
 
 from __future__ import annotations
 
 import math
+from contextlib import nullcontext
 
 import torch
 from torch import Tensor
@@ -25,6 +34,8 @@ from ...validation import check_nonneg_float, check_positive_float, check_positi
 from ..base import Attack, RunContext
 from ..losses import margin_loss
 from .common import BestTracker, margin_adversarial
+
+PRECISIONS = ("fp32", "bf16")
 
 
 class CarliniWagnerL2(Attack):
@@ -39,6 +50,8 @@ class CarliniWagnerL2(Attack):
         abort_early: stop a search when the loss stalls (checked every ceil(steps / 10)).
         early_stop: skip points already adversarial at the start (norm 0); the others keep
             shrinking their perturbation after a first success (minimum norm).
+        precision: 'fp32' (default) or 'bf16': gradient passes under bf16 autocast, every
+            returned adversarial verified by an fp32 forward pass (see the module docstring).
     """
 
     name = "cw-l2"
@@ -48,7 +61,7 @@ class CarliniWagnerL2(Attack):
     def __init__(self, eps: Eps | None = None, norm: object = "l2", *, binary_search_steps: int = 9,
                  steps: int = 10000, stepsize: float = 0.01, confidence: float = 0.0,
                  initial_const: float = 1e-3, abort_early: bool = True, early_stop: bool = True,
-                 seed: int | None = None) -> None:
+                 precision: str = "fp32", seed: int | None = None) -> None:
         super().__init__(eps, norm, early_stop=early_stop, seed=seed)
         self.binary_search_steps = check_positive_int(binary_search_steps, "binary_search_steps")
         self.steps = check_positive_int(steps, "steps")
@@ -58,6 +71,9 @@ class CarliniWagnerL2(Attack):
         if not isinstance(abort_early, bool):
             raise ValueError(f"abort_early: expected a bool, got {abort_early!r}")
         self.abort_early = abort_early
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision: expected one of {', '.join(PRECISIONS)}, got {precision!r}")
+        self.precision = precision
 
     def run(self, classifier: Classifier, x: Tensor, y: Tensor, ctx: RunContext) -> Tensor:
         low, high = ctx.threat.bounds
@@ -67,6 +83,9 @@ class CarliniWagnerL2(Attack):
         n = x.shape[0]
         kappa = self.confidence
         best = BestTracker(x, "l2")
+        bf16 = self.precision == "bf16"
+        pending = BestTracker(x, "l2") if bf16 else best  # bf16: candidates until fp32 verifies them
+        autocast = torch.autocast(x.device.type, dtype=torch.bfloat16) if bf16 else nullcontext()
         consts = torch.full((n,), self.initial_const, device=x.device, dtype=torch.float64)
         lower = torch.zeros_like(consts)
         upper = torch.full_like(consts, math.inf)
@@ -84,7 +103,9 @@ class CarliniWagnerL2(Attack):
             for step in range(self.steps):
                 delta.requires_grad_(True)
                 x_adv = torch.tanh(w0 + delta) * half + centre
-                margin = margin_loss(classifier(x_adv), y, ctx.target)  # > 0: adversarial
+                with autocast:
+                    logits = classifier(x_adv)
+                margin = margin_loss(logits.float(), y, ctx.target)  # > 0: adversarial
                 penalty = (kappa - margin).clamp_min(0)
                 distance = (x_adv - x_rec).flatten(1).pow(2).sum(dim=1)
                 loss = (const * penalty + distance).sum()
@@ -99,15 +120,33 @@ class CarliniWagnerL2(Attack):
                     v_hat = v / (1 - betas[1] ** t)
                     is_adv = margin_adversarial(margin.detach(), kappa)
                     found |= is_adv
-                    best.update(x_adv, is_adv)
+                    pending.update(x_adv, is_adv)
                     delta -= self.stepsize * m_hat / (v_hat.sqrt() + adam_eps)
+                if bf16 and step % check_every == 0:
+                    self._verify(classifier, pending, best, y, ctx)
                 if self.abort_early and step % check_every == 0:
                     current = float(loss.detach())
                     if not current <= 0.9999 * previous_loss:
                         break  # no progress over the last tenth of the steps
                     previous_loss = current
+            if bf16:
+                self._verify(classifier, pending, best, y, ctx)
             upper = torch.where(found, consts, upper)
             lower = torch.where(found, lower, consts)
             consts = torch.where(torch.isinf(upper), consts * 10, (lower + upper) / 2)
         ctx.steps = max(ctx.steps, total_steps)
         return best.result()
+
+    def _verify(self, classifier: Classifier, pending: BestTracker, best: BestTracker, y: Tensor,
+                ctx: RunContext) -> None:
+        """Move the pending candidates that the fp32 model confirms into ``best``; clear ``pending``."""
+        idx = (pending.norms < best.norms).nonzero().squeeze(1)
+        if idx.numel() == 0:
+            return
+        with torch.no_grad():
+            target = None if ctx.target is None else ctx.target[idx]
+            margin = margin_loss(classifier(pending.adv[idx]), y[idx], target)
+        is_adv = torch.zeros(pending.norms.shape, dtype=torch.bool, device=pending.norms.device)
+        is_adv[idx] = margin_adversarial(margin, self.confidence)
+        best.update(pending.adv, is_adv, pending.norms)
+        pending.norms.fill_(math.inf)
