@@ -14,10 +14,11 @@ no adversarial has been found with the current ``c``, bisect once one has. With
 ``precision="bf16"`` runs the optimisation's forward and backward passes under bf16 autocast
 (about 2.8x faster per pass on a CPU with AMX; worth it only where the hardware has bf16),
 with the loss in fp32. A bf16 pass can call a point adversarial that the fp32 model does
-not, so its candidates are only pending: at every abort-early check and at the end of each
-search, one fp32 forward pass verifies the smallest pending candidate of each point, and only
-verified ones can become the result. The returned perturbations are adversarial for the fp32
-model; the binary search over c follows the bf16 verdicts.
+not, so its candidates are only pending: every tenth of ``steps`` (the abort-early schedule)
+and at the end of each search, one fp32 forward pass checks each point's smallest pending
+candidate that would improve on its result, and only confirmed ones become results. The
+returned perturbations are adversarial for the fp32 model; the binary search over c follows
+the bf16 verdicts.
 """
 
 from __future__ import annotations
