@@ -123,13 +123,14 @@ class CarliniWagnerL2(Attack):
                     found |= is_adv
                     pending.update(x_adv, is_adv)
                     delta -= self.stepsize * m_hat / (v_hat.sqrt() + adam_eps)
-                if bf16 and step % check_every == 0:
-                    self._verify(classifier, pending, best, y, ctx)
-                if self.abort_early and step % check_every == 0:
-                    current = float(loss.detach())
-                    if not current <= 0.9999 * previous_loss:
-                        break  # no progress over the last tenth of the steps
-                    previous_loss = current
+                if step % check_every == 0:
+                    if bf16:
+                        self._verify(classifier, pending, best, y, ctx)
+                    if self.abort_early:
+                        current = float(loss.detach())
+                        if not current <= 0.9999 * previous_loss:
+                            break  # no progress over the last tenth of the steps
+                        previous_loss = current
             if bf16:
                 self._verify(classifier, pending, best, y, ctx)
             upper = torch.where(found, consts, upper)
