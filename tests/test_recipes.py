@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -18,7 +20,7 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 
 
 def test_catalogue_has_the_documented_recipes():
-    extra = {"mnist-lipschitz-r158", "cifar10-jpeg-pgd-at"}
+    extra = {"mnist-lipschitz-r158", "cifar10-jpeg-pgd-at", "fashion-pgd-at-ema-madry"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
@@ -27,6 +29,10 @@ def test_catalogue_has_the_documented_recipes():
     ema = {k: v for k, v in RECIPES["mnist-pgd-at-ema"].params().items() if k not in ("name", "description")}
     assert ema == {**{k: v for k, v in pgd.params().items() if k not in ("name", "description")}, "ema_decay": 0.999}
     assert RECIPES["mnist-lipschitz-r158"].objective_params["radius"] == 1.58
+    madry = RECIPES["fashion-pgd-at-ema-madry"]
+    assert madry.architecture == "madry-mnist"
+    assert dataclasses.replace(madry, name="fashion-pgd-at-ema", architecture="small-cnn",
+                               description=RECIPES["fashion-pgd-at-ema"].description) == RECIPES["fashion-pgd-at-ema"]
     assert RECIPES["cifar10-jpeg-pgd-at"].objective_params["eps"] == pytest.approx(8 / 255)
     for recipe in RECIPES.values():
         teacher = None
