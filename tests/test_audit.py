@@ -18,8 +18,8 @@ from torch import nn
 
 from parry import Classifier
 from parry.cli import main
-from parry.evaluate.audit import (BUDGETS, AuditContext, AuditReport, CheckResult, audit, check_attack_order,
-                                  check_convergence, check_eps_sweep, check_single_step, eps_ladder,
+from parry.evaluate.audit import (BUDGETS, AuditContext, AuditReport, CheckResult, audit, check_adaptive_step,
+                                  check_attack_order, check_convergence, check_eps_sweep, check_single_step, eps_ladder,
                                   train_surrogate)
 from parry.zoo import make_classifier, save_checkpoint, train_classifier
 from robust_model import cached
@@ -185,7 +185,8 @@ def test_the_full_audit_of_a_linear_model_passes_and_runs_every_check():
     seen = []
     report = audit(_toy(linear), x, y, eps=0.5, surrogate=_toy(_linear(1)), progress=seen.append)
     assert [c.name for c in seen] == [c.name for c in report.checks] == [
-        "determinism", "gradients", "logits", "single_step", "eps_sweep", "convergence", "attack_order"]
+        "determinism", "gradients", "logits", "single_step", "eps_sweep", "convergence", "adaptive_step",
+        "attack_order"]
     assert report.verdict == "pass", report.table()
     assert report.check("eps_sweep").numbers["accuracy_at_max_radius"] <= 1 / 3
     json.dumps(report.to_dict())  # serialisable
@@ -198,7 +199,7 @@ class StubContext:
                  **accuracies: float | None) -> None:
         self.n, self.eps, self.chance, self.max_radius = n, eps, 1 / num_classes, 1.0
         self.slack, self.budget = max(0.02, 2 / n), BUDGETS["ci"]
-        self.acc = {"clean": 1.0, "fgsm": 0.5, "pgd": 0.4, "strong": 0.4, "square": 0.6, "transfer": 0.7,
+        self.acc = {"clean": 1.0, "fgsm": 0.5, "pgd": 0.4, "strong": 0.4, "apgd": 0.4, "square": 0.6, "transfer": 0.7,
                     "noise": 0.9, **accuracies}
         self.curve = curve or {}
 
@@ -217,8 +218,11 @@ class StubContext:
     def strong_pgd(self):
         return self._mask(self.acc["strong"])
 
+    def apgd(self):
+        return self._mask(self.acc["apgd"])
+
     def whitebox(self):
-        return self.fgsm() & self.pgd() & self.strong_pgd()
+        return self.fgsm() & self.pgd() & self.strong_pgd() & self.apgd()
 
     def square(self):
         return self._mask(self.acc["square"])
@@ -240,6 +244,15 @@ def test_single_step_thresholds(fgsm, pgd, verdict):
 def test_convergence_thresholds(strong, verdict):
     result = check_convergence(StubContext(pgd=0.8, strong=strong))
     assert result.verdict == verdict and result.numbers["drop"] == pytest.approx(0.8 - strong)
+
+
+@pytest.mark.parametrize("apgd, verdict", [(0.77, "pass"), (0.73, "warn"), (0.68, "fail")])
+def test_adaptive_step_thresholds(apgd, verdict):
+    """An FGSM-trained model can hold against PGD with more steps and restarts but not against
+    APGD's adaptive step (MNIST FGSM-RS SmallCNN, docs/results.md: PGD-40 91.9 %, APGD-CE 80.1 %)."""
+    result = check_adaptive_step(StubContext(strong=0.8, apgd=apgd))
+    assert result.verdict == verdict, result.reason
+    assert result.numbers["drop"] == pytest.approx(0.8 - apgd) and "APGD-CE-50" in result.reason
 
 
 @pytest.mark.parametrize("curve, verdict", [
@@ -373,6 +386,18 @@ def test_the_audit_passes_a_pgd_trained_model_and_an_undefended_one(pgd_mnist_cn
     assert robust.check("eps_sweep").numbers["accuracy_at_max_radius"] <= 0.1
     plain = audit(plain_lenet, x, y, eps=0.3, seed=0, surrogate=surrogate)
     assert plain.verdict == "pass", plain.table()
+
+
+def test_the_audit_catches_fixed_step_pgd_overstating_an_fgsm_trained_model(robust_mnist_cnn, surrogate,
+                                                                              audit_points):
+    """The FGSM-RS LeNet holds against more PGD steps and restarts but not against APGD-CE
+    (measured: PGD-10 60 %, PGD-40 x 2 55 %, APGD-CE-50 35 % on these 100 points)."""
+    x, y = audit_points
+    report = audit(robust_mnist_cnn, x, y, eps=0.3, seed=0, surrogate=surrogate,
+                   checks=("convergence", "adaptive_step"))
+    step = report.check("adaptive_step")
+    assert step.verdict == "fail" and report.verdict == "fail", report.table()
+    assert step.numbers["apgd_accuracy"] < step.numbers["strong_pgd_accuracy"] - 0.1
 
 
 def test_the_audit_trains_its_own_surrogate_from_a_training_set(plain_lenet, mnist_train, audit_points):

@@ -5,6 +5,7 @@ ICML 2018, and Carlini et al., "On Evaluating Adversarial Robustness", 2019. One
 module; :func:`audit` runs them and combines the verdicts.
 """
 
+from .adaptive_step import check_adaptive_step
 from .attack_order import check_attack_order
 from .audit import CHECKS, audit
 from .budget import BUDGETS, Budget, get_budget
@@ -19,6 +20,6 @@ from .surrogate import SurrogateCNN, train_surrogate
 from .verdict import AuditReport, CheckResult
 
 __all__ = ["BUDGETS", "CHECKS", "AuditContext", "AuditReport", "Budget", "CheckResult", "SurrogateCNN", "audit",
-           "check_attack_order", "check_convergence", "check_determinism", "check_eps_sweep", "check_gradients",
+           "check_adaptive_step", "check_attack_order", "check_convergence", "check_determinism", "check_eps_sweep", "check_gradients",
            "check_logits", "check_single_step", "eps_ladder", "get_budget", "input_gradient_magnitudes",
            "train_surrogate"]

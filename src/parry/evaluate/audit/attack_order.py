@@ -6,7 +6,7 @@ of gradient masking): Athalye, Carlini & Wagner, "Obfuscated Gradients Give a Fa
 Security", ICML 2018, section 3.1 ("black-box attacks are better than white-box attacks");
 Carlini et al., "On Evaluating Adversarial Robustness", 2019, section 5; Tramer et al.,
 "Ensemble Adversarial Training", ICLR 2018 (transfer beating white-box on masked models).
-White-box is the per-point worst case over FGSM, PGD-k and the stronger PGD; black-box is
+White-box is the per-point worst case over FGSM, PGD-k, the stronger PGD and APGD-CE; black-box is
 Square (Andriushchenko et al., ECCV 2020, margin loss); transfer is PGD crafted on a
 surrogate; noise is the worst of uniform draws from the eps-ball.
 """

@@ -10,7 +10,8 @@ Carlini & Wagner, "Obfuscated Gradients Give a False Sense of Security", ICML 20
 4. ``single_step``: PGD is at least as strong as FGSM;
 5. ``eps_sweep``: accuracy falls monotonically with eps and reaches chance at a large radius;
 6. ``convergence``: more steps and restarts do not lower accuracy much further;
-7. ``attack_order``: white-box beats black-box (Square), transfer and random noise.
+7. ``adaptive_step``: APGD's adaptive step size does not either (Croce & Hein, ICML 2020);
+8. ``attack_order``: white-box beats black-box (Square), transfer and random noise.
 
 A check that fails points at the reason a robustness number cannot be trusted; passing them
 all is necessary, not sufficient (adaptive attacks remain the evaluator's job: Tramer et al.,
@@ -29,6 +30,7 @@ from ...classifier import Classifier, as_classifier
 from ...threat import canonical_norm
 from ...validation import check_inputs, check_labels, check_logits, check_positive_int
 from ...zoo.trainer import BatchSource
+from .adaptive_step import check_adaptive_step
 from .attack_order import check_attack_order
 from .budget import Budget, get_budget
 from .context import AuditContext, accuracy_of
@@ -50,6 +52,7 @@ CHECKS: dict[str, Check] = {
     "single_step": check_single_step,
     "eps_sweep": check_eps_sweep,
     "convergence": check_convergence,
+    "adaptive_step": check_adaptive_step,
     "attack_order": check_attack_order,
 }
 AUDIT_NORMS = ("linf", "l2", "l1")

@@ -19,6 +19,7 @@ class Budget:
         pgd_steps: k, the iterations of the PGD run that stands for "the reported attack".
         strong_factor, strong_restarts: the convergence check's stronger PGD runs
             ``strong_factor * k`` steps with ``strong_restarts`` random restarts.
+        apgd_steps: iterations of the adaptive-step check's APGD-CE (Croce & Hein, ICML 2020).
         ladder: multiples of eps at which the eps sweep runs PGD-k (below the box's diameter,
             which is always added as the last radius).
         square_queries: queries per point of the black-box Square attack.
@@ -31,6 +32,7 @@ class Budget:
     pgd_steps: int
     strong_factor: int
     strong_restarts: int
+    apgd_steps: int
     ladder: tuple[float, ...]
     square_queries: int
     transfer_steps: int
@@ -39,9 +41,10 @@ class Budget:
 
 
 BUDGETS: dict[str, Budget] = {
-    "ci": Budget("ci", pgd_steps=10, strong_factor=4, strong_restarts=2, ladder=(0.25, 0.5, 1.0, 2.0),
+    "ci": Budget("ci", pgd_steps=10, strong_factor=4, strong_restarts=2, apgd_steps=50,
+                 ladder=(0.25, 0.5, 1.0, 2.0),
                  square_queries=300, transfer_steps=20, noise_draws=8, surrogate_steps=300),
-    "full": Budget("full", pgd_steps=40, strong_factor=4, strong_restarts=5,
+    "full": Budget("full", pgd_steps=40, strong_factor=4, strong_restarts=5, apgd_steps=100,
                    ladder=(0.125, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0), square_queries=5000,
                    transfer_steps=100, noise_draws=100, surrogate_steps=2000),
 }

@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import Tensor
 
-from ...attacks import FGSM, PGD, Attack, Square
+from ...attacks import APGD, FGSM, PGD, Attack, Square
 from ...classifier import Classifier
 from ...metrics import predict
 from ...threat import ThreatModel
@@ -89,9 +89,14 @@ class AuditContext:
         b = self.budget
         return self.pgd(steps=b.strong_factor * b.pgd_steps, restarts=b.strong_restarts)
 
+    def apgd(self) -> Tensor:
+        """APGD-CE with ``apgd_steps`` iterations: the step size adapts where PGD's is fixed."""
+        return self._memo(("apgd",), lambda: self._attack(
+            APGD(self.eps, self.norm, steps=self.budget.apgd_steps, seed=self.seed)))
+
     def whitebox(self) -> Tensor:
-        """Per-point worst case over every white-box run at eps (FGSM, PGD-k, the strong PGD)."""
-        return self.fgsm() & self.pgd() & self.strong_pgd()
+        """Per-point worst case over every white-box run at eps (FGSM, PGD-k, the strong PGD, APGD-CE)."""
+        return self.fgsm() & self.pgd() & self.strong_pgd() & self.apgd()
 
     def square(self) -> Tensor | None:
         """The Square attack (margin loss), or None for a norm or input it does not support."""
