@@ -117,14 +117,12 @@ class CarliniWagnerL2(Attack):
                     t = step + 1
                     m.mul_(betas[0]).add_(grad, alpha=1 - betas[0])
                     v.mul_(betas[1]).addcmul_(grad, grad, value=1 - betas[1])
+                    m_hat = m / (1 - betas[0] ** t)
+                    v_hat = v / (1 - betas[1] ** t)
                     is_adv = margin_adversarial(margin.detach(), kappa)
                     found |= is_adv
-                    # the norm from the loss's distance: to x_rec, which is within 1e-6 of x per pixel
-                    pending.update(x_adv, is_adv, distance.detach().sqrt())
-                    # Adam with its bias corrections folded into scalars (as torch.optim.Adam does)
-                    root_bc2 = math.sqrt(1 - betas[1] ** t)
-                    denom = v.sqrt().div_(root_bc2).add_(adam_eps)
-                    delta.addcdiv_(m, denom, value=-self.stepsize / (1 - betas[0] ** t))
+                    pending.update(x_adv, is_adv)
+                    delta -= self.stepsize * m_hat / (v_hat.sqrt() + adam_eps)
                 if step % check_every == 0:
                     if bf16:
                         self._verify(classifier, pending, best, y, ctx)
