@@ -322,15 +322,15 @@ def test_more_iterations_help_no_more_than_they_help_the_reference(robust_mnist_
     assert r100 - r200 <= 0.03
 
 
-def _reference(kind: str, model, x, y, steps: int = 100) -> tuple[float, float]:
+def _reference(kind: str, model, x, y, steps: int = 100, seed: int = 0) -> tuple[float, float]:
     torchattacks = pytest.importorskip(
         "torchattacks", reason="reference torchattacks not installed (make test installs it with --no-deps)")
     model.eval()
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     if kind == "apgd-t":
-        attack = torchattacks.APGDT(model, norm="Linf", eps=EPS, steps=steps, n_restarts=1, seed=0, n_classes=10)
+        attack = torchattacks.APGDT(model, norm="Linf", eps=EPS, steps=steps, n_restarts=1, seed=seed, n_classes=10)
     else:
-        attack = torchattacks.APGD(model, norm="Linf", eps=EPS, steps=steps, n_restarts=1, seed=0,
+        attack = torchattacks.APGD(model, norm="Linf", eps=EPS, steps=steps, n_restarts=1, seed=seed,
                                    loss=kind.split("-")[1])
     start = time.perf_counter()
     adv = attack(x, y)
@@ -339,17 +339,23 @@ def _reference(kind: str, model, x, y, steps: int = 100) -> tuple[float, float]:
         return float((model(adv).argmax(1) == y).float().mean()), elapsed
 
 
-def _parry(kind: str, model, x, y) -> tuple[float, float]:
-    attack = APGDT(EPS, seed=0) if kind == "apgd-t" else APGD(EPS, loss=kind.split("-")[1], seed=0)
+def _parry(kind: str, model, x, y, seed: int = 0) -> tuple[float, float]:
+    attack = APGDT(EPS, seed=seed) if kind == "apgd-t" else APGD(EPS, loss=kind.split("-")[1], seed=seed)
     result = attack(model, x, y)
     return _robust_accuracy(result), result.time_s
 
 
-def _agreement(kind, model, points, n, tolerance):
+def _agreement(kind, model, points, n, tolerance, seeds=(0,)):
+    """Robust accuracy of Parry and torchattacks, each the mean over ``seeds`` (the random start
+    alone moves APGD-CE on 500 points of the FGSM-RS LeNet by up to 1.8 points in either library:
+    seeds 0-4 gave 36.8 / 35.6 / 35.2 / 35.6 / 37.0 % in Parry, 35.6 / 36.0 / 35.6 / 35.4 / 37.0 % in
+    torchattacks)."""
     x, y = points.spread(n).tensors() if n != 500 else points
-    ours, t_ours = _parry(kind, model, x, y)
-    ref, t_ref = _reference(kind, model, x, y)
-    print(f"{kind} on {n} points: parry {ours:.3f} ({t_ours:.1f} s), torchattacks {ref:.3f} ({t_ref:.1f} s)")
+    runs = [(_parry(kind, model, x, y, s), _reference(kind, model, x, y, seed=s)) for s in seeds]
+    ours, t_ours = (sum(r[0][i] for r in runs) / len(runs) for i in (0, 1))
+    ref, t_ref = (sum(r[1][i] for r in runs) / len(runs) for i in (0, 1))
+    print(f"{kind} on {n} points, seeds {list(seeds)}: parry {ours:.4f} ({t_ours:.1f} s), "
+          f"torchattacks {ref:.4f} ({t_ref:.1f} s)")
     assert ours <= ref + tolerance   # at least as strong as the reference, up to the noise of the random start
     assert ours >= ref - 0.03        # not implausibly stronger: a broken success check would show here
 
@@ -362,4 +368,4 @@ def test_agrees_with_torchattacks_ci(kind, robust_mnist_cnn, mnist_test):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["apgd-ce", "apgd-dlr", "apgd-t"])
 def test_agrees_with_torchattacks_500_points(kind, robust_mnist_cnn, mnist_points):
-    _agreement(kind, robust_mnist_cnn, mnist_points, 500, 0.01)
+    _agreement(kind, robust_mnist_cnn, mnist_points, 500, 0.01, seeds=(0, 1, 2))
