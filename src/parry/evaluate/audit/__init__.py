@@ -20,6 +20,6 @@ from .surrogate import SurrogateCNN, train_surrogate
 from .verdict import AuditReport, CheckResult
 
 __all__ = ["BUDGETS", "CHECKS", "AuditContext", "AuditReport", "Budget", "CheckResult", "SurrogateCNN", "audit",
-           "check_adaptive_step", "check_attack_order", "check_convergence", "check_determinism", "check_eps_sweep", "check_gradients",
-           "check_logits", "check_single_step", "eps_ladder", "get_budget", "input_gradient_magnitudes",
-           "train_surrogate"]
+           "check_adaptive_step", "check_attack_order", "check_convergence", "check_determinism", "check_eps_sweep",
+           "check_gradients", "check_logits", "check_single_step", "eps_ladder", "get_budget",
+           "input_gradient_magnitudes", "train_surrogate"]
