@@ -15,8 +15,8 @@ from __future__ import annotations
 
 import time
 
-from .context import AuditContext, accuracy_of, exceeds
-from .convergence import FAIL_DROP, WARN_DROP
+from .context import AuditContext, accuracy_of
+from .convergence import FAIL_DROP, WARN_DROP, drop_verdict
 from .verdict import CheckResult
 
 
@@ -32,11 +32,5 @@ def check_adaptive_step(ctx: AuditContext) -> CheckResult:
                "drop": drop, "warn_drop": warn_drop, "fail_drop": FAIL_DROP}
     text = (f"PGD-{strong_k} x {b.strong_restarts} restarts {100 * acc_pgd:.1f} % vs APGD-CE-{b.apgd_steps} "
             f"{100 * acc_apgd:.1f} %")
-    if exceeds(drop, FAIL_DROP):
-        verdict, reason = "fail", (f"{text}: {100 * drop:.1f} points lower (> {100 * FAIL_DROP:.0f}); fixed-step PGD "
-                                   f"overstates this model's robustness")
-    elif exceeds(drop, warn_drop):
-        verdict, reason = "warn", f"{text}: {100 * drop:.1f} points lower (> {100 * warn_drop:.0f})"
-    else:
-        verdict, reason = "pass", f"{text}: drop {100 * drop:.1f} points (<= {100 * warn_drop:.0f})"
+    verdict, reason = drop_verdict(text, drop, warn_drop, "fixed-step PGD overstates this model's robustness")
     return CheckResult("adaptive_step", verdict, reason, numbers, time.perf_counter() - start)

@@ -23,6 +23,16 @@ FAIL_DROP = 0.10
 WARN_DROP = 0.05
 
 
+def drop_verdict(text: str, drop: float, warn_drop: float, fail_note: str, warn_note: str = "") -> tuple[str, str]:
+    """``(verdict, reason)`` of a check whose stronger attack lowers accuracy by ``drop``: fail
+    beyond FAIL_DROP (the reason ends with ``fail_note``), warn beyond ``warn_drop``, else pass."""
+    if exceeds(drop, FAIL_DROP):
+        return "fail", f"{text}: {100 * drop:.1f} points lower (> {100 * FAIL_DROP:.0f}); {fail_note}"
+    if exceeds(drop, warn_drop):
+        return "warn", f"{text}: {100 * drop:.1f} points lower (> {100 * warn_drop:.0f}){warn_note}"
+    return "pass", f"{text}: drop {100 * drop:.1f} points (<= {100 * warn_drop:.0f})"
+
+
 def check_convergence(ctx: AuditContext) -> CheckResult:
     """Warn when the stronger PGD lowers accuracy by more than WARN_DROP (or the slack), fail beyond FAIL_DROP."""
     start = time.perf_counter()
@@ -35,11 +45,5 @@ def check_convergence(ctx: AuditContext) -> CheckResult:
                "strong_restarts": b.strong_restarts, "drop": drop, "warn_drop": warn_drop, "fail_drop": FAIL_DROP}
     text = (f"PGD-{k} {100 * acc_k:.1f} % vs PGD-{strong_k} x {b.strong_restarts} restarts "
             f"{100 * acc_strong:.1f} %")
-    if exceeds(drop, FAIL_DROP):
-        verdict, reason = "fail", (f"{text}: {100 * drop:.1f} points lower (> {100 * FAIL_DROP:.0f}); the attack "
-                                   f"had not converged")
-    elif exceeds(drop, warn_drop):
-        verdict, reason = "warn", f"{text}: {100 * drop:.1f} points lower (> {100 * warn_drop:.0f}); not converged"
-    else:
-        verdict, reason = "pass", f"{text}: drop {100 * drop:.1f} points (<= {100 * warn_drop:.0f})"
+    verdict, reason = drop_verdict(text, drop, warn_drop, "the attack had not converged", "; not converged")
     return CheckResult("convergence", verdict, reason, numbers, time.perf_counter() - start)
