@@ -31,6 +31,9 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
   al., NeurIPS 2018), 20 epochs; certified by its Lipschitz bound.
 - ``pgd-at-ema-madry`` (Fashion-MNIST only): ``pgd-at-ema`` on the wider ``madry-mnist`` CNN
   (3.3M parameters; the SmallCNN's held-out accuracies flattened after about 25 of 40 epochs).
+- ``pgd-at-ema-madry-crop`` (Fashion-MNIST only): the same with random crops (shifts of up to 2
+  pixels) of the training images, against the Madry CNN's robust overfitting (its held-out PGD
+  accuracy flattened after 16 epochs while its training loss kept falling).
 - ``lipschitz-r158`` (MNIST only): the same at radius 1.58, the radius of the published L2
   comparison point, 60 epochs.
 - ``distillation-teacher`` and ``distillation``: defensive distillation at T = 100 (Papernot et
@@ -55,6 +58,7 @@ from typing import Any, Callable, Mapping
 
 from parry.classifier import Classifier
 from parry.defenses.training.ard import ARD
+from parry.defenses.training.augment import RandomCrop
 from parry.defenses.training.distillation import DefensiveDistillation
 from parry.defenses.training.ema import check_decay
 from parry.defenses.training.fgsm_rs import FGSMRS
@@ -100,6 +104,8 @@ class Recipe:
         ema_decay: per-step decay of the weights' exponential moving average, which is evaluated,
             checkpointed and returned (None: no average).
         teacher: for the distillation objectives, the name of the teacher's recipe.
+        augment: keyword arguments of :class:`~parry.defenses.training.augment.RandomCrop`
+            (``{"padding": 2}``, optionally ``"flip": True``) for the training batches (None: none).
     """
 
     name: str
@@ -121,6 +127,7 @@ class Recipe:
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
     teacher: str | None = None
     ema_decay: float | None = None
+    augment: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -151,6 +158,7 @@ class Recipe:
             raise ValueError(f"fast: expected a bool, got {self.fast!r}")
         if self.ema_decay is not None:
             check_decay(self.ema_decay)
+        self.make_augment()  # refuses bad augmentation parameters now
         if self.teacher is not None and (self.objective not in TEACHER_OBJECTIVES or not isinstance(self.teacher, str)):
             raise ValueError(f"teacher: the {self.objective} objective takes no teacher, got {self.teacher!r}")
         if self.teacher is None and TEACHER_OBJECTIVES.get(self.objective):
@@ -170,11 +178,27 @@ class Recipe:
         except TypeError as exc:
             raise ValueError(f"objective_params: {self.objective}: {exc}") from exc
 
+    def make_augment(self) -> RandomCrop | None:
+        """The recipe's training-batch augmentation, or None."""
+        if self.augment is None:
+            return None
+        if not isinstance(self.augment, Mapping):
+            raise ValueError(f"augment: expected a mapping of keyword arguments or None, got {self.augment!r}")
+        try:
+            return RandomCrop(**self.augment)
+        except TypeError as exc:
+            raise ValueError(f"augment: {exc}") from exc
+
     def params(self) -> dict[str, Any]:
-        """The recipe as plain JSON-friendly data (written into the checkpoint's sidecar)."""
+        """The recipe as plain JSON-friendly data (written into the checkpoint's sidecar); without
+        ``augment`` when there is none, so that the runs of earlier versions still resume."""
         out = dataclasses.asdict(self)
         for key in ("objective_params", "optimizer", "arch_kwargs"):
             out[key] = dict(out[key])
+        if self.augment is None:
+            del out["augment"]
+        else:
+            out["augment"] = dict(self.augment)
         return out
 
 
@@ -229,15 +253,20 @@ def _defences(prefix: str, dataset: str, label: str, eps: float, ramp: float, tr
 
 _FASHION = _defences("fashion", "fashion-mnist", "Fashion-MNIST", 0.1, 2.0, 6.0, fgsm_ramp=0.0)
 _FASHION_EMA = next(r for r in _FASHION if r.name == "fashion-pgd-at-ema")
+_FASHION_MADRY = dataclasses.replace(
+    _FASHION_EMA, name="fashion-pgd-at-ema-madry", architecture="madry-mnist",
+    description="PGD-10 adversarial training at Linf 0.1 on Fashion-MNIST as fashion-pgd-at-ema, on the wider "
+    "Madry et al. MNIST CNN (3.3M parameters against the SmallCNN's 0.3M).")
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     *_defences("mnist", "mnist", "MNIST", 0.3, 3.0, 1.0, fgsm_ramp=3.0),
     *_FASHION,
     Recipe("mnist-lipschitz-r158", "Lipschitz-margin training (Tsuzuku et al.) of lipschitz-mnist at L2 radius "
            "1.58 on MNIST, temperature 10, Adam, 60 epochs.", "lipschitz-mnist", "mnist", "lipschitz-margin",
            {"radius": 1.58, "temperature": 10.0}, _ADAM, epochs=60),
-    dataclasses.replace(_FASHION_EMA, name="fashion-pgd-at-ema-madry", architecture="madry-mnist",
-                        description="PGD-10 adversarial training at Linf 0.1 on Fashion-MNIST as fashion-pgd-at-ema, "
-                        "on the wider Madry et al. MNIST CNN (3.3M parameters against the SmallCNN's 0.3M)."),
+    _FASHION_MADRY,
+    dataclasses.replace(_FASHION_MADRY, name="fashion-pgd-at-ema-madry-crop", augment={"padding": 2},
+                        description="fashion-pgd-at-ema-madry with every training image shifted by up to 2 pixels "
+                        "(random crop of the zero-padded image; Rebuffi et al. 2021)."),
     Recipe("cifar10-jpeg-pgd-at", "PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 (JPEG) copy, cifar-cnn, "
            "SGD momentum 0.9, one-cycle to 0.05, 120 minutes.", "cifar-cnn", "cifar10", "pgd-at",
            {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255},
@@ -274,7 +303,7 @@ def build(recipe: Recipe, teacher: Classifier | None = None,
         "minutes": recipe.minutes, "batch_size": recipe.batch_size, "seed": recipe.seed,
         "eps_ramp_epochs": recipe.eps_ramp_epochs, "architecture": recipe.architecture,
         "arch_kwargs": dict(recipe.arch_kwargs), "dataset": recipe.dataset, "fast": recipe.fast,
-        "ema_decay": recipe.ema_decay,
+        "ema_decay": recipe.ema_decay, "augment": recipe.make_augment(),
     }
     return classifier, recipe.make_objective(teacher, teacher_id), kwargs
 

@@ -39,6 +39,7 @@ from tqdm.auto import tqdm
 from parry.attacks.base import Attack
 from parry.attacks.gradient.pgd import PGD
 from parry.classifier import Classifier
+from parry.defenses.training.augment import RandomCrop
 from parry.defenses.training.ema import WeightAverage, check_decay
 from parry.defenses.training.fast import FastPath
 from parry.defenses.training.heldout import heldout_accuracy
@@ -85,6 +86,8 @@ class Trainer:
             False trains in plain fp32. Held-out checks always run in fp32.
         ema_decay: keep an exponential moving average of the weights with this per-step decay
             (e.g. 0.995), and evaluate, checkpoint and return it; None (default): no average.
+        augment: a :class:`~parry.defenses.training.augment.RandomCrop` applied to every training
+            batch (drawn from the run's seeded generator); None (default): the batches as they are.
     """
 
     def __init__(self, model: Classifier, objective: Objective, *, optimizer: OptimizerSpec | None = None,
@@ -98,7 +101,7 @@ class Trainer:
                  evaluator: Evaluator | None = None,
                  callback: Callable[[int], None] | None = None,
                  log: Callable[[dict[str, Any]], None] | None = None, fast: bool = True,
-                 ema_decay: float | None = None) -> None:
+                 ema_decay: float | None = None, augment: RandomCrop | None = None) -> None:
         if not isinstance(model, Classifier):
             raise ValueError(f"model: expected a parry Classifier, got {type(model).__name__}")
         if not isinstance(objective, Objective):
@@ -138,6 +141,9 @@ class Trainer:
         self.architecture, self.arch_kwargs, self.dataset = architecture, dict(arch_kwargs or {}), dataset
         self.fast = FastPath.choose(fast, model.device)
         self.ema_decay = None if ema_decay is None else check_decay(ema_decay)
+        if augment is not None and not isinstance(augment, RandomCrop):
+            raise ValueError(f"augment: expected a RandomCrop or None, got {type(augment).__name__}")
+        self.augment = augment
 
     # ----------------------------------------------------------------- configuration
     def _eval_attack(self, eval_attack: Attack | str | None) -> Attack | None:
@@ -181,7 +187,8 @@ class Trainer:
                 "train_set": getattr(train_set, "name", None), "train_size": len(train_set),
                 "eval_points": None if self.eval_set is None else len(self.eval_set), "eval_attack": attack,
                 "guard_drop": self.guard_drop, "eps_ramp_epochs": self.eps_ramp_epochs,
-                "fast": self.fast.params(), "ema_decay": self.ema_decay}
+                "fast": self.fast.params(), "ema_decay": self.ema_decay,
+                **({} if self.augment is None else {"augment": self.augment.params()})}
 
     # ----------------------------------------------------------------- the run
     def fit(self, train_set: Any, *, resume: bool = False) -> dict[str, Any]:
@@ -305,6 +312,8 @@ class _Run:
             for group in self.opt.param_groups:
                 group["lr"] = lr
             model.train()
+            if t.augment is not None:
+                x = t.augment(x, self.generator)
             with t.fast.step(model, self.device):
                 loss, stats = self.objective().loss(model, t.fast.batch(x), y, generator=self.generator)
             self.opt.zero_grad(set_to_none=True)
