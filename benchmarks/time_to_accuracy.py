@@ -13,8 +13,9 @@ from all 60,000 training images (reshuffled, seeded, every epoch), PGD-10 at Lin
 first 3 epochs, for ``--minutes`` of training (no held-out checks); it stops at the first batch
 past the budget. The recipe phase runs ``parry train --recipe mnist-pgd-at-ema --minutes M``
 (its budget includes its held-out checks, so it has less training time than M). ``evaluate``
-runs ``parry evaluate --attacks autoattack-standard -n 1000`` (1,000 spread test points, seed 0)
-on both and writes ``benchmarks/results/time_to_accuracy.json``. Checkpoints go to
+runs ``parry evaluate --eps 0.3 -n 1000`` (the AutoAttack-standard preset, 1,000 spread test
+points, seed 0) on each trained model (resumable) and, once both are, writes
+``benchmarks/results/time_to_accuracy.json``. Checkpoints go to
 ``benchmarks/.cache/time-to-accuracy/`` (git-ignored); a finished phase is not run again.
 """
 
@@ -125,16 +126,20 @@ def evaluate(plain_minutes: float, recipe_minutes: float, points: int) -> None:
     rows = {}
     for name, model in models.items():
         if not model.with_suffix(".safetensors").is_file():
-            raise SystemExit(f"{model}: not trained yet; run the {name} phase first")
+            print(f"{model}: not trained yet; run the {name} phase")
+            continue
         out = WORK / f"{model.name if name == 'plain' else model.parent.name}-autoattack.json"
-        if not out.is_file():
+        if not out.is_file():  # (the state file resumes an interrupted evaluation)
             subprocess.run([*PARRY, "evaluate", "--model", str(model), "--eps", f"{EPS:g}", "-n", str(points),
-                            "--out", str(out), "--no-progress", *_mirror()], check=True)
+                            "--state", str(out.with_suffix(".state")), "--out", str(out), "--no-progress",
+                            *_mirror()], check=True)
         meta = json.loads(model.with_suffix(".json").read_text())
         result = json.loads(out.read_text())
         rows[name] = {"model": str(model.relative_to(_common.REPO)), "robust_accuracy": result["robust_accuracy"],
                       "stages": {r["stage"]: r["accuracy"] for r in result["table"]},
                       "recipe": meta["recipe"], "metrics": meta["metrics"]}
+    if len(rows) < len(models):
+        raise SystemExit("the comparison needs both models")
     reached = rows["recipe"]["robust_accuracy"] >= rows["plain"]["robust_accuracy"]
     print(f"| run | training minutes | clean (the {points} points) | AutoAttack robust accuracy |\n|---|---|---|---|")
     for name, minutes in (("plain", plain_minutes), ("recipe", recipe_minutes)):

@@ -3,8 +3,7 @@
 import pytest
 import torch
 
-from parry.defenses.training import PGDAT, OptimizerSpec, Trainer
-from parry.defenses.training.augment import RandomCrop
+from parry.defenses.training import PGDAT, OptimizerSpec, RandomCrop, Trainer
 from parry.defenses.training.recipes import RECIPES, build, get_recipe
 from parry.zoo import load_checkpoint, make_classifier
 from synthetic import patches

@@ -4,6 +4,7 @@
 """
 
 from parry.defenses.training.ard import ARD
+from parry.defenses.training.augment import RandomCrop
 from parry.defenses.training.distillation import DefensiveDistillation
 from parry.defenses.training.ensemble_at import EnsembleAT
 from parry.defenses.training.fgsm_rs import FGSMRS
@@ -23,5 +24,5 @@ from parry.defenses.training.recipes import RECIPES, Recipe, RecipeTrainer, buil
 __all__ = ["ARD", "FGSMRS", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "DefensiveDistillation",
            "EnsembleAT", "GradientRegularization", "JacobianRegularization", "Objective", "OptimizerSpec",
            "Standard", "Trainer", "heldout_accuracy", "input_gradient_penalty", "lr_factor",
-           "FastPath", "RECIPES", "Recipe", "RecipeTrainer", "bf16_supported", "build", "get_recipe",
+           "FastPath", "RECIPES", "RandomCrop", "Recipe", "RecipeTrainer", "bf16_supported", "build", "get_recipe",
            "split_heldout"]

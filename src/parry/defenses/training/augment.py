@@ -4,9 +4,9 @@ Each image is padded with zeros by ``padding`` pixels on every side and a window
 original size is cut at a random offset, so it moves by up to ``padding`` pixels in each
 direction; with ``flip`` half of the images are also mirrored left to right. This is the
 augmentation of the standard CIFAR-10 training recipes (He et al., CVPR 2016). Rebuffi et al.
-("Data augmentation can improve robustness", NeurIPS 2021) found that it helps adversarial
-training against robust overfitting only together with an average of the weights (the
-Trainer's ``ema_decay``).
+("Data augmentation can improve robustness", NeurIPS 2021) found that augmentations raise the
+robust accuracy of adversarial training when combined with an average of the weights (the
+Trainer's ``ema_decay``), and not without one.
 
 The offsets and flips are drawn from the Trainer's CPU generator (saved in the resume state),
 so a resumed run sees the same batches as an uninterrupted one; the crop itself runs on the

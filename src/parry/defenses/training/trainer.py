@@ -15,6 +15,9 @@ With ``ema_decay``, an exponential moving average of the weights (Gowal et al. 2
 :mod:`parry.defenses.training.ema`) is what the held-out checks evaluate, what the ``best`` and
 ``last`` checkpoints hold and what the model holds when the run ends.
 
+With ``augment`` (a :class:`~parry.defenses.training.augment.RandomCrop`), every training batch
+is randomly shifted (and optionally mirrored) before the objective sees it.
+
 The fast path (``fast=True``, the default; see :mod:`parry.defenses.training.fast`) trains in
 the channels-last layout and, where the device supports bf16, under bf16 autocast with fp32
 losses; the recipe records what was used. ``fast=False`` trains in plain fp32 NCHW, with the
