@@ -86,6 +86,26 @@ def frozen(model: nn.Module) -> Iterator[None]:
             p.requires_grad_(flag)
 
 
+def plain_pgd_at_step(model: nn.Module, optimiser: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
+                      eps: float, alpha: float, steps: int) -> None:
+    """One step of PGD adversarial training as written in eager PyTorch (NCHW, fp32): Linf PGD
+    from a uniform random start in eval mode with frozen parameters, then one optimiser step on
+    the cross-entropy of the crafted examples in train mode. The benchmarks' plain reference."""
+    import torch.nn.functional as F
+
+    model.eval()
+    with frozen(model):
+        adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+        for _ in range(steps):
+            adv.requires_grad_(True)
+            grad, = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
+            adv = torch.min(torch.max(adv.detach() + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
+    model.train()
+    optimiser.zero_grad(set_to_none=True)
+    F.cross_entropy(model(adv.detach()), y).backward()
+    optimiser.step()
+
+
 def _version(module: str) -> str | None:
     try:
         return str(getattr(importlib.import_module(module), "__version__", "unknown"))

@@ -30,7 +30,6 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
@@ -55,17 +54,6 @@ def recipe_path(minutes: float) -> Path:
     return WORK / f"recipe-{_label(minutes)}"
 
 
-def pgd(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float) -> torch.Tensor:
-    """PGD-10 at Linf ``eps`` from a uniform random start, parameters frozen by the caller."""
-    alpha = 2.5 * eps / STEPS
-    adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
-    for _ in range(STEPS):
-        adv.requires_grad_(True)
-        grad, = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
-        adv = torch.min(torch.max(adv.detach() + alpha * grad.sign(), x - eps), x + eps).clamp(0, 1)
-    return adv.detach()
-
-
 def train_plain(minutes: float) -> None:
     """The reference loop, written out in eager PyTorch; saves a parry checkpoint."""
     out = plain_path(minutes)
@@ -82,16 +70,7 @@ def train_plain(minutes: float) -> None:
     while time.perf_counter() - start < 60 * minutes:
         for x, y in train.batches(BATCH, shuffle=True, seed=SEED + epoch):
             eps = EPS * min(1.0, step / (WARMUP_EPOCHS * steps_per_epoch))
-            model.eval()
-            for p in model.parameters():
-                p.requires_grad_(False)
-            adv = pgd(model, x, y, eps)
-            for p in model.parameters():
-                p.requires_grad_(True)
-            model.train()
-            optimiser.zero_grad(set_to_none=True)
-            F.cross_entropy(model(adv), y).backward()
-            optimiser.step()
+            _common.plain_pgd_at_step(model, optimiser, x, y, eps, 2.5 * eps / STEPS, STEPS)
             step += 1
             if time.perf_counter() - start >= 60 * minutes:
                 break
@@ -122,13 +101,14 @@ def _mirror() -> list[str]:
 
 
 def evaluate(plain_minutes: float, recipe_minutes: float, points: int) -> None:
-    models = {"plain": plain_path(plain_minutes), "recipe": recipe_path(recipe_minutes) / "best"}
+    runs = {"plain": (plain_path(plain_minutes), plain_path(plain_minutes)),
+            "recipe": (recipe_path(recipe_minutes), recipe_path(recipe_minutes) / "best")}
     rows = {}
-    for name, model in models.items():
+    for name, (stem, model) in runs.items():
         if not model.with_suffix(".safetensors").is_file():
             print(f"{model}: not trained yet; run the {name} phase")
             continue
-        out = WORK / f"{model.name if name == 'plain' else model.parent.name}-autoattack.json"
+        out = WORK / f"{stem.name}-autoattack.json"
         if not out.is_file():  # (the state file resumes an interrupted evaluation)
             subprocess.run([*PARRY, "evaluate", "--model", str(model), "--eps", f"{EPS:g}", "-n", str(points),
                             "--state", str(out.with_suffix(".state")), "--out", str(out), "--no-progress",
@@ -138,7 +118,7 @@ def evaluate(plain_minutes: float, recipe_minutes: float, points: int) -> None:
         rows[name] = {"model": str(model.relative_to(_common.REPO)), "robust_accuracy": result["robust_accuracy"],
                       "stages": {r["stage"]: r["accuracy"] for r in result["table"]},
                       "recipe": meta["recipe"], "metrics": meta["metrics"]}
-    if len(rows) < len(models):
+    if len(rows) < len(runs):
         raise SystemExit("the comparison needs both models")
     reached = rows["recipe"]["robust_accuracy"] >= rows["plain"]["robust_accuracy"]
     print(f"| run | training minutes | clean (the {points} points) | AutoAttack robust accuracy |\n|---|---|---|---|")

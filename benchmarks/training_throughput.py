@@ -24,7 +24,6 @@ from pathlib import Path
 from typing import Callable
 
 import torch
-import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _common  # noqa: E402
@@ -41,20 +40,7 @@ def plain_loop(train, seed: int) -> None:
     model = make_classifier("small-cnn", "mnist").model
     optimiser = torch.optim.Adam(model.parameters(), lr=LR)
     for x, y in train.batches(BATCH):
-        model.eval()
-        for p in model.parameters():
-            p.requires_grad_(False)
-        adv = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
-        for _ in range(STEPS):
-            adv.requires_grad_(True)
-            grad, = torch.autograd.grad(F.cross_entropy(model(adv), y), adv)
-            adv = torch.min(torch.max(adv.detach() + ALPHA * grad.sign(), x - EPS), x + EPS).clamp(0, 1)
-        for p in model.parameters():
-            p.requires_grad_(True)
-        model.train()
-        optimiser.zero_grad(set_to_none=True)
-        F.cross_entropy(model(adv.detach()), y).backward()
-        optimiser.step()
+        _common.plain_pgd_at_step(model, optimiser, x, y, EPS, ALPHA, STEPS)
 
 
 def parry_trainer(fast: bool) -> Callable[[object, int], None]:
