@@ -16,3 +16,17 @@ def patches(n: int, seed: int) -> ArrayDataset:
         r, col = 2 + 12 * (c // 5), 1 + 5 * (c % 5)
         images[i, 0, r:r + 6, col:col + 5] = 230
     return ArrayDataset(images, labels, [str(c) for c in range(10)], "synthetic")
+
+
+def interrupt_at(step: int):
+    """A Trainer callback that raises KeyboardInterrupt after optimiser step ``step``."""
+    def callback(current: int) -> None:
+        if current == step:
+            raise KeyboardInterrupt
+    return callback
+
+
+def assert_same_weights(a: torch.nn.Module, b: torch.nn.Module) -> None:
+    """Every state-dict entry of ``a`` and ``b`` equal bit for bit (named on failure)."""
+    for (name, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        assert torch.equal(x, y), name

@@ -6,7 +6,7 @@ import torch
 from parry.defenses.training import PGDAT, OptimizerSpec, RandomCrop, Trainer
 from parry.defenses.training.recipes import RECIPES, build, get_recipe
 from parry.zoo import load_checkpoint, make_classifier
-from synthetic import patches
+from synthetic import assert_same_weights, interrupt_at, patches
 
 
 def shifted(x, dy, dx):
@@ -81,16 +81,11 @@ def test_trainer_trains_on_the_crops_records_them_and_resumes_to_the_same_weight
     assert "augment" not in load_checkpoint(tmp_path / "plain" / "last")[1]["recipe"]
     assert any(not torch.equal(a, b) for a, b in zip(reference.state_dict().values(), plain.state_dict().values()))
 
-    def interrupt(step):
-        if step == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        trainer(lenet(), tmp_path / "cut", interrupt).fit(data)
+        trainer(lenet(), tmp_path / "cut", interrupt_at(3)).fit(data)
     resumed = lenet(seed=7)
     trainer(resumed, tmp_path / "cut").fit(data, resume=True)
-    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), name
+    assert_same_weights(reference, resumed)
 
 
 def test_trainer_refuses_an_augmentation_that_is_not_a_random_crop():

@@ -11,7 +11,7 @@ from parry.defenses.training.ema import WeightAverage
 from parry.defenses.training.heldout import heldout_accuracy
 from parry.defenses.training.resume import load_resume_state
 from parry.zoo import load_checkpoint, make_classifier
-from synthetic import patches
+from synthetic import assert_same_weights, interrupt_at, patches
 
 
 def test_average_follows_the_warmed_up_decay_exactly():
@@ -69,19 +69,14 @@ def test_interrupted_and_resumed_run_with_an_average_equals_uninterrupted(tmp_pa
     reference = lenet()
     trainer(reference, tmp_path / "full").fit(data)
 
-    def interrupt(step):
-        if step == 4:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        trainer(lenet(), tmp_path / "cut", interrupt).fit(data)
+        trainer(lenet(), tmp_path / "cut", interrupt_at(4)).fit(data)
     meta, _, average = load_resume_state(tmp_path / "cut", model=lenet(), optimizer=torch.optim.SGD(
         lenet().parameters(), lr=0.1), generator=torch.Generator())
     assert average is not None and meta["average_updates"] == 4
     resumed = lenet(seed=7)
     trainer(resumed, tmp_path / "cut").fit(data, resume=True)
-    for (name, a), b in zip(reference.state_dict().items(), resumed.state_dict().values()):
-        assert torch.equal(a, b), name
+    assert_same_weights(reference, resumed)
 
 
 def test_trainer_and_recipe_refuse_a_bad_decay():

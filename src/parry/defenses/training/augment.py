@@ -42,7 +42,7 @@ class RandomCrop:
         """The augmented batch ``x`` (N, C, H, W): a new tensor of the same shape, dtype and device."""
         if x.dim() != 4:
             raise ValueError(f"augment: expected a batch of images (N, C, H, W), got shape {tuple(x.shape)}")
-        n, _, h, w = x.shape
+        n, c, h, w = x.shape
         p = self.padding
         offsets = torch.randint(0, 2 * p + 1, (2, n), generator=generator).to(x.device)
         flips = torch.rand(n, generator=generator).to(x.device) < 0.5 if self.flip else None
@@ -52,7 +52,7 @@ class RandomCrop:
             rows = (offsets[0, :, None] + torch.arange(h, device=x.device))[:, None, :, None]
             cols = (offsets[1, :, None] + torch.arange(w, device=x.device))[:, None, None, :]
             batch = torch.arange(n, device=x.device)[:, None, None, None]
-            channels = torch.arange(x.shape[1], device=x.device)[None, :, None, None]
+            channels = torch.arange(c, device=x.device)[None, :, None, None]
             out = padded[batch, channels, rows, cols]
         if flips is not None:
             out = torch.where(flips[:, None, None, None], out.flip(3), out)
