@@ -13,11 +13,11 @@ from torch import Tensor
 
 from parry.classifier import Classifier
 from parry.defenses.training.inner import ascend, small_noise_start
-from parry.defenses.training.objective import AdversarialObjective, Stats, check_beta
+from parry.defenses.training.objective import CraftedObjective, Stats, check_beta
 from parry.threat import ThreatModel
 
 
-class MART(AdversarialObjective):
+class MART(CraftedObjective):
     """MART with regularisation weight ``beta`` (default 6, the paper's value)."""
 
     name = "mart"
@@ -33,9 +33,7 @@ class MART(AdversarialObjective):
         return ascend(model, x, small_noise_start(x, generator),
                       lambda logits: F.cross_entropy(logits, y, reduction="sum"), threat, self.step_size, self.steps)
 
-    def loss(self, model: Classifier, x: Tensor, y: Tensor, *,
-             generator: torch.Generator | None = None) -> tuple[Tensor, Stats]:
-        x_adv = self.craft(model, x, y, generator)
+    def loss_on(self, model: Classifier, x: Tensor, y: Tensor, x_adv: Tensor) -> tuple[Tensor, Stats]:
         logits = model(x)
         logits_adv = model(x_adv)
         adv_probs = F.softmax(logits_adv, dim=1)

@@ -98,16 +98,30 @@ class AdversarialObjective(Objective, ABC):
         return other
 
 
-class CraftedCrossEntropy(AdversarialObjective, ABC):
-    """Cross-entropy on adversarial examples that ``craft`` makes (PGD-AT, FGSM-RS)."""
+class CraftedObjective(AdversarialObjective, ABC):
+    """An adversarial objective in two phases: ``craft`` the training examples with the current
+    weights, then ``loss_on`` them. The split lets the Trainer's adversarial weight perturbation
+    (:mod:`parry.defenses.training.awp`) evaluate the loss at perturbed weights on the same
+    examples, without crafting them again."""
 
     @abstractmethod
     def craft(self, model: Classifier, x: Tensor, y: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """The training examples (eval mode, frozen parameters)."""
 
+    @abstractmethod
+    def loss_on(self, model: Classifier, x: Tensor, y: Tensor, x_adv: Tensor) -> tuple[Tensor, Stats]:
+        """The training loss of the clean batch ``(x, y)`` and its crafted examples ``x_adv``."""
+
     def loss(self, model: Classifier, x: Tensor, y: Tensor, *,
              generator: torch.Generator | None = None) -> tuple[Tensor, Stats]:
-        logits = model(self.craft(model, x, y, generator))
+        return self.loss_on(model, x, y, self.craft(model, x, y, generator))
+
+
+class CraftedCrossEntropy(CraftedObjective, ABC):
+    """Cross-entropy on adversarial examples that ``craft`` makes (PGD-AT, FGSM-RS)."""
+
+    def loss_on(self, model: Classifier, x: Tensor, y: Tensor, x_adv: Tensor) -> tuple[Tensor, Stats]:
+        logits = model(x_adv)
         loss = F.cross_entropy(logits, y)
         accuracy = (logits.detach().argmax(dim=1) == y).float().mean()
         return loss, {"loss": loss.detach(), "adv_accuracy": accuracy}

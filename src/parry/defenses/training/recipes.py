@@ -34,6 +34,9 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
 - ``pgd-at-ema-madry-crop`` (Fashion-MNIST only): the same with random crops (shifts of up to 2
   pixels) of the training images, against the Madry CNN's robust overfitting (its held-out PGD
   accuracy flattened after 16 epochs while its training loss kept falling).
+- ``pgd-at-ema-madry-awp`` (Fashion-MNIST only): ``pgd-at-ema-madry`` with adversarial weight
+  perturbation (Wu et al., NeurIPS 2020; gamma 5e-3, the paper's value, from epoch 2, the end
+  of the eps warm-up), the other remedy for robust overfitting.
 - ``lipschitz-r158`` (MNIST only): the same at radius 1.58, the radius of the published L2
   comparison point, 60 epochs.
 - ``distillation-teacher`` and ``distillation``: defensive distillation at T = 100 (Papernot et
@@ -59,13 +62,14 @@ from typing import Any, Callable, Mapping
 from parry.classifier import Classifier
 from parry.defenses.training.ard import ARD
 from parry.defenses.training.augment import RandomCrop
+from parry.defenses.training.awp import WeightPerturbation
 from parry.defenses.training.distillation import DefensiveDistillation
 from parry.defenses.training.ema import check_decay
 from parry.defenses.training.fgsm_rs import FGSMRS
 from parry.defenses.training.gradient_reg import GradientRegularization
 from parry.defenses.training.lipschitz_margin import LipschitzMargin
 from parry.defenses.training.mart import MART
-from parry.defenses.training.objective import AdversarialObjective, Objective
+from parry.defenses.training.objective import AdversarialObjective, CraftedObjective, Objective
 from parry.defenses.training.optim import OptimizerSpec, check_schedule
 from parry.defenses.training.pgd_at import PGDAT
 from parry.defenses.training.standard import Standard
@@ -75,7 +79,7 @@ from parry.validation import check_nonneg_float, check_positive_float, check_pos
 from parry.zoo.registry import ARCHITECTURES, DATASET_INFO, make_classifier
 
 #: The objectives a recipe can name, each built from the recipe's ``objective_params``.
-OBJECTIVES: dict[str, Callable[..., Objective]] = {
+OBJECTIVES: dict[str, type[Objective]] = {
     "standard": Standard, "pgd-at": PGDAT, "trades": TRADES, "fgsm-rs": FGSMRS, "mart": MART,
     "gradient-reg": GradientRegularization, "lipschitz-margin": LipschitzMargin,
     "distillation": DefensiveDistillation, "ard": ARD,
@@ -106,6 +110,8 @@ class Recipe:
         teacher: for the distillation objectives, the name of the teacher's recipe.
         augment: keyword arguments of :class:`~parry.defenses.training.augment.RandomCrop`
             (``{"padding": 2}``, optionally ``"flip": True``) for the training batches (None: none).
+        awp: keyword arguments of :class:`~parry.defenses.training.awp.WeightPerturbation`
+            (``{"gamma": 5e-3, "start_epoch": 2}``): adversarial weight perturbation (None: none).
     """
 
     name: str
@@ -128,6 +134,7 @@ class Recipe:
     teacher: str | None = None
     ema_decay: float | None = None
     augment: Mapping[str, Any] | None = None
+    awp: Mapping[str, Any] | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.name, str) or not self.name:
@@ -159,6 +166,9 @@ class Recipe:
         if self.ema_decay is not None:
             check_decay(self.ema_decay)
         self.make_augment()  # refuses bad augmentation parameters now
+        if self.make_awp() is not None and not issubclass(OBJECTIVES[self.objective], CraftedObjective):
+            raise ValueError(f"awp: the {self.objective} objective does not craft its examples first; AWP needs "
+                             "pgd-at, fgsm-rs, trades or mart")
         if self.teacher is not None and (self.objective not in TEACHER_OBJECTIVES or not isinstance(self.teacher, str)):
             raise ValueError(f"teacher: the {self.objective} objective takes no teacher, got {self.teacher!r}")
         if self.teacher is None and TEACHER_OBJECTIVES.get(self.objective):
@@ -180,25 +190,34 @@ class Recipe:
 
     def make_augment(self) -> RandomCrop | None:
         """The recipe's training-batch augmentation, or None."""
-        if self.augment is None:
+        return self._make_option("augment", RandomCrop)
+
+    def make_awp(self) -> WeightPerturbation | None:
+        """The recipe's adversarial weight perturbation, or None."""
+        return self._make_option("awp", WeightPerturbation)
+
+    def _make_option(self, key: str, cls: Callable[..., Any]) -> Any:
+        kwargs = getattr(self, key)
+        if kwargs is None:
             return None
-        if not isinstance(self.augment, Mapping):
-            raise ValueError(f"augment: expected a mapping of keyword arguments or None, got {self.augment!r}")
+        if not isinstance(kwargs, Mapping):
+            raise ValueError(f"{key}: expected a mapping of keyword arguments or None, got {kwargs!r}")
         try:
-            return RandomCrop(**self.augment)
+            return cls(**kwargs)
         except TypeError as exc:
-            raise ValueError(f"augment: {exc}") from exc
+            raise ValueError(f"{key}: {exc}") from exc
 
     def params(self) -> dict[str, Any]:
         """The recipe as plain JSON-friendly data (written into the checkpoint's sidecar); without
-        ``augment`` when there is none, so that the runs of earlier versions still resume."""
+        ``augment`` and ``awp`` when there are none, so that the runs of earlier versions still resume."""
         out = dataclasses.asdict(self)
         for key in ("objective_params", "optimizer", "arch_kwargs"):
             out[key] = dict(out[key])
-        if self.augment is None:
-            del out["augment"]
-        else:
-            out["augment"] = dict(self.augment)
+        for key in ("augment", "awp"):
+            if out[key] is None:
+                del out[key]
+            else:
+                out[key] = dict(out[key])
         return out
 
 
@@ -267,6 +286,9 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     dataclasses.replace(_FASHION_MADRY, name="fashion-pgd-at-ema-madry-crop", augment={"padding": 2},
                         description="fashion-pgd-at-ema-madry with every training image shifted by up to 2 pixels "
                         "(random crop of the zero-padded image; Rebuffi et al. 2021)."),
+    dataclasses.replace(_FASHION_MADRY, name="fashion-pgd-at-ema-madry-awp", awp={"gamma": 5e-3, "start_epoch": 2},
+                        description="fashion-pgd-at-ema-madry with adversarial weight perturbation (Wu et al. 2020; "
+                        "gamma 5e-3, from the end of the eps warm-up)."),
     Recipe("cifar10-jpeg-pgd-at", "PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 (JPEG) copy, cifar-cnn, "
            "SGD momentum 0.9, one-cycle to 0.05, 120 minutes.", "cifar-cnn", "cifar10", "pgd-at",
            {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255},
@@ -303,7 +325,7 @@ def build(recipe: Recipe, teacher: Classifier | None = None,
         "minutes": recipe.minutes, "batch_size": recipe.batch_size, "seed": recipe.seed,
         "eps_ramp_epochs": recipe.eps_ramp_epochs, "architecture": recipe.architecture,
         "arch_kwargs": dict(recipe.arch_kwargs), "dataset": recipe.dataset, "fast": recipe.fast,
-        "ema_decay": recipe.ema_decay, "augment": recipe.make_augment(),
+        "ema_decay": recipe.ema_decay, "augment": recipe.make_augment(), "awp": recipe.make_awp(),
     }
     return classifier, recipe.make_objective(teacher, teacher_id), kwargs
 

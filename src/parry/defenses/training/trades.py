@@ -14,7 +14,7 @@ from torch import Tensor
 
 from parry.classifier import Classifier
 from parry.defenses.training.inner import ascend, small_noise_start
-from parry.defenses.training.objective import AdversarialObjective, Stats, check_beta
+from parry.defenses.training.objective import CraftedObjective, Stats, check_beta
 from parry.threat import ThreatModel
 
 
@@ -23,7 +23,7 @@ def kl_sum(logits_adv: Tensor, probs_clean: Tensor) -> Tensor:
     return F.kl_div(F.log_softmax(logits_adv, dim=1), probs_clean, reduction="sum")
 
 
-class TRADES(AdversarialObjective):
+class TRADES(CraftedObjective):
     """TRADES with trade-off ``beta`` (default 6, the paper's CIFAR-10 value)."""
 
     name = "trades"
@@ -33,8 +33,9 @@ class TRADES(AdversarialObjective):
         super().__init__(eps, norm, steps=steps, alpha=alpha)
         self.beta = check_beta(beta)
 
-    def craft(self, model: Classifier, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
-        """x' maximising KL(f(x) || f(x')) (eval mode, frozen parameters)."""
+    def craft(self, model: Classifier, x: Tensor, y: Tensor | None = None,
+              generator: torch.Generator | None = None) -> Tensor:
+        """x' maximising KL(f(x) || f(x')) (eval mode, frozen parameters; the labels are not used)."""
         with model.attack_mode(), torch.no_grad():
             probs = F.softmax(model(x), dim=1)
         threat = ThreatModel(self.norm, self.eps, model.bounds)
@@ -47,9 +48,7 @@ class TRADES(AdversarialObjective):
             probs = F.softmax(model(x), dim=1)
             return kl_sum(model(x_adv), probs) / x.shape[0]
 
-    def loss(self, model: Classifier, x: Tensor, y: Tensor, *,
-             generator: torch.Generator | None = None) -> tuple[Tensor, Stats]:
-        x_adv = self.craft(model, x, generator)
+    def loss_on(self, model: Classifier, x: Tensor, y: Tensor, x_adv: Tensor) -> tuple[Tensor, Stats]:
         logits = model(x)
         logits_adv = model(x_adv)
         natural = F.cross_entropy(logits, y)

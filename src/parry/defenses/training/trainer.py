@@ -18,6 +18,9 @@ With ``ema_decay``, an exponential moving average of the weights (Gowal et al. 2
 With ``augment`` (a :class:`~parry.defenses.training.augment.RandomCrop`), every training batch
 is randomly shifted (and optionally mirrored) before the objective sees it.
 
+With ``awp`` (a :class:`~parry.defenses.training.awp.WeightPerturbation`), every step's
+gradient is taken at adversarially perturbed weights (Wu et al. 2020), restored after the step.
+
 The fast path (``fast=True``, the default; see :mod:`parry.defenses.training.fast`) trains in
 the channels-last layout and, where the device supports bf16, under bf16 autocast with fp32
 losses; the recipe records what was used. ``fast=False`` trains in plain fp32 NCHW, with the
@@ -43,10 +46,11 @@ from parry.attacks.base import Attack
 from parry.attacks.gradient.pgd import PGD
 from parry.classifier import Classifier
 from parry.defenses.training.augment import RandomCrop
+from parry.defenses.training.awp import Perturbation, WeightPerturbation
 from parry.defenses.training.ema import WeightAverage, check_decay
 from parry.defenses.training.fast import FastPath
 from parry.defenses.training.heldout import heldout_accuracy
-from parry.defenses.training.objective import AdversarialObjective, Objective
+from parry.defenses.training.objective import AdversarialObjective, CraftedObjective, Objective, Stats
 from parry.defenses.training.optim import OptimizerSpec, check_schedule, lr_factor
 from parry.defenses.training.resume import has_resume_state, load_resume_state, save_resume_state
 from parry.validation import check_nonneg_float, check_positive_float, check_positive_int
@@ -91,6 +95,9 @@ class Trainer:
             (e.g. 0.995), and evaluate, checkpoint and return it; None (default): no average.
         augment: a :class:`~parry.defenses.training.augment.RandomCrop` applied to every training
             batch (drawn from the run's seeded generator); None (default): the batches as they are.
+        awp: a :class:`~parry.defenses.training.awp.WeightPerturbation` (adversarial weight
+            perturbation; the objective must be a ``CraftedObjective``: PGDAT, FGSMRS, TRADES,
+            MART); None (default): none.
     """
 
     def __init__(self, model: Classifier, objective: Objective, *, optimizer: OptimizerSpec | None = None,
@@ -104,7 +111,8 @@ class Trainer:
                  evaluator: Evaluator | None = None,
                  callback: Callable[[int], None] | None = None,
                  log: Callable[[dict[str, Any]], None] | None = None, fast: bool = True,
-                 ema_decay: float | None = None, augment: RandomCrop | None = None) -> None:
+                 ema_decay: float | None = None, augment: RandomCrop | None = None,
+                 awp: WeightPerturbation | None = None) -> None:
         if not isinstance(model, Classifier):
             raise ValueError(f"model: expected a parry Classifier, got {type(model).__name__}")
         if not isinstance(objective, Objective):
@@ -147,6 +155,12 @@ class Trainer:
         if augment is not None and not isinstance(augment, RandomCrop):
             raise ValueError(f"augment: expected a RandomCrop or None, got {type(augment).__name__}")
         self.augment = augment
+        if awp is not None and not isinstance(awp, WeightPerturbation):
+            raise ValueError(f"awp: expected a WeightPerturbation or None, got {type(awp).__name__}")
+        if awp is not None and not isinstance(objective, CraftedObjective):
+            raise ValueError(f"awp: needs an objective that crafts its examples first (PGDAT, FGSMRS, TRADES, "
+                             f"MART), got {type(objective).__name__}")
+        self.awp = awp
 
     # ----------------------------------------------------------------- configuration
     def _eval_attack(self, eval_attack: Attack | str | None) -> Attack | None:
@@ -191,7 +205,8 @@ class Trainer:
                 "eval_points": None if self.eval_set is None else len(self.eval_set), "eval_attack": attack,
                 "guard_drop": self.guard_drop, "eps_ramp_epochs": self.eps_ramp_epochs,
                 "fast": self.fast.params(), "ema_decay": self.ema_decay,
-                **({} if self.augment is None else {"augment": self.augment.params()})}
+                **({} if self.augment is None else {"augment": self.augment.params()}),
+                **({} if self.awp is None else {"awp": self.awp.params()})}
 
     # ----------------------------------------------------------------- the run
     def fit(self, train_set: Any, *, resume: bool = False) -> dict[str, Any]:
@@ -318,10 +333,11 @@ class _Run:
             if t.augment is not None:
                 x = t.augment(x, self.generator)
             with t.fast.step(model, self.device):
-                loss, stats = self.objective().loss(model, t.fast.batch(x), y, generator=self.generator)
+                loss, stats, moves = self.step_loss(t.fast.batch(x), y)
             self.opt.zero_grad(set_to_none=True)
             loss.backward()
             self.opt.step()
+            WeightPerturbation.restore(moves)
             if self.average is not None:
                 self.average.update(model)
             for key, value in stats.items():
@@ -348,6 +364,16 @@ class _Run:
         if ramp <= 0 or self.meta["step"] >= ramp * self.steps_per_epoch:
             return objective
         return objective.with_eps(objective.eps * self.meta["step"] / (ramp * self.steps_per_epoch))
+
+    def step_loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, Stats, Perturbation]:
+        """The step's loss and statistics; with AWP (from its start epoch) taken at perturbed
+        weights, whose moves are returned for the restore after the optimiser's step."""
+        objective, awp, model = self.objective(), self.t.awp, self.t.model
+        if awp is None or self.meta["epoch"] < awp.start_epoch:
+            return (*objective.loss(model, x, y, generator=self.generator), [])
+        x_adv = objective.craft(model, x, y, self.generator)
+        moves = awp.perturb(model, lambda: objective.loss_on(model, x, y, x_adv)[0])
+        return (*objective.loss_on(model, x, y, x_adv), moves)
 
     def evaluate(self) -> dict[str, Any]:
         t = self.t
