@@ -14,8 +14,9 @@ first 3 epochs, for ``--minutes`` of training (no held-out checks); it stops at 
 past the budget. The recipe phase runs ``parry train --recipe mnist-pgd-at-ema --minutes M``
 (its budget includes its held-out checks, so it has less training time than M). ``evaluate``
 runs ``parry evaluate --eps 0.3 -n 1000`` (the AutoAttack-standard preset, 1,000 spread test
-points, seed 0) on each trained model (resumable) and, once both are, writes
-``benchmarks/results/time_to_accuracy.json``. Checkpoints go to
+points, seed 0) on each trained model (resumable), keeps each run's result with its sidecar in
+``benchmarks/results/time_to_accuracy/`` (committed, as the checkpoints are not) and, once both
+runs have one, writes ``benchmarks/results/time_to_accuracy.json``. Checkpoints go to
 ``benchmarks/.cache/time-to-accuracy/`` (git-ignored); a finished phase is not run again.
 """
 
@@ -37,6 +38,7 @@ import _common  # noqa: E402
 from parry.zoo import evaluate_accuracy, make_classifier, save_checkpoint  # noqa: E402
 
 WORK = _common.CACHE / "time-to-accuracy"
+RUN_RESULTS = _common.RESULTS / "time_to_accuracy"  # one JSON per evaluated run (AutoAttack + sidecar)
 RECIPE = "mnist-pgd-at-ema"
 EPS, STEPS, BATCH, LR, WARMUP_EPOCHS, SEED = 0.3, 10, 128, 1e-3, 3, 0
 PARRY = [str(Path(sys.executable).parent / "parry")]  # the CLI installed beside this interpreter
@@ -105,19 +107,25 @@ def evaluate(plain_minutes: float, recipe_minutes: float, points: int) -> None:
             "recipe": (recipe_path(recipe_minutes), recipe_path(recipe_minutes) / "best")}
     rows = {}
     for name, (stem, model) in runs.items():
-        if not model.with_suffix(".safetensors").is_file():
-            print(f"{model}: not trained yet; run the {name} phase")
-            continue
-        out = WORK / f"{stem.name}-autoattack.json"
-        if not out.is_file():  # (the state file resumes an interrupted evaluation)
-            subprocess.run([*PARRY, "evaluate", "--model", str(model), "--eps", f"{EPS:g}", "-n", str(points),
-                            "--state", str(out.with_suffix(".state")), "--out", str(out), "--no-progress",
-                            *_mirror()], check=True)
-        meta = json.loads(model.with_suffix(".json").read_text())
-        result = json.loads(out.read_text())
-        rows[name] = {"model": str(model.relative_to(_common.REPO)), "robust_accuracy": result["robust_accuracy"],
-                      "stages": {r["stage"]: r["accuracy"] for r in result["table"]},
-                      "recipe": meta["recipe"], "metrics": meta["metrics"]}
+        row_file = RUN_RESULTS / f"{stem.name}.json"  # kept in git: the checkpoints are not
+        if not row_file.is_file():
+            if not model.with_suffix(".safetensors").is_file():
+                print(f"{model}: not trained yet; run the {name} phase")
+                continue
+            out = WORK / f"{stem.name}-autoattack.json"
+            if not out.is_file():  # (the state file resumes an interrupted evaluation)
+                subprocess.run([*PARRY, "evaluate", "--model", str(model), "--eps", f"{EPS:g}", "-n", str(points),
+                                "--state", str(out.with_suffix(".state")), "--out", str(out), "--no-progress",
+                                *_mirror()], check=True)
+            meta = json.loads(model.with_suffix(".json").read_text())
+            result = json.loads(out.read_text())
+            RUN_RESULTS.mkdir(parents=True, exist_ok=True)
+            row_file.write_text(json.dumps({
+                "model": str(model.relative_to(_common.REPO)), "robust_accuracy": result["robust_accuracy"],
+                "stages": {r["stage"]: r["accuracy"] for r in result["table"]}, "recipe": meta["recipe"],
+                "metrics": meta["metrics"], "environment": _common.environment()}, indent=2, default=str) + "\n")
+            print(f"wrote {row_file}")
+        rows[name] = json.loads(row_file.read_text())
     if len(rows) < len(runs):
         raise SystemExit("the comparison needs both models")
     reached = rows["recipe"]["robust_accuracy"] >= rows["plain"]["robust_accuracy"]
