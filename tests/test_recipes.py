@@ -21,7 +21,7 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 
 def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-pgd-at", "fashion-pgd-at-ema-madry",
-             "fashion-pgd-at-ema-madry-crop"}
+             "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
@@ -36,6 +36,9 @@ def test_catalogue_has_the_documented_recipes():
                                description=RECIPES["fashion-pgd-at-ema"].description) == RECIPES["fashion-pgd-at-ema"]
     crop = RECIPES["fashion-pgd-at-ema-madry-crop"]
     assert dataclasses.replace(crop, name=madry.name, description=madry.description, augment=None) == madry
+    awp = RECIPES["fashion-pgd-at-ema-madry-awp"]
+    assert dataclasses.replace(awp, name=madry.name, description=madry.description, awp=None) == madry
+    assert awp.awp == {"gamma": 5e-3, "start_epoch": 2} and awp.eps_ramp_epochs == 2
     assert RECIPES["cifar10-jpeg-pgd-at"].objective_params["eps"] == pytest.approx(8 / 255)
     for recipe in RECIPES.values():
         teacher = None
