@@ -14,8 +14,8 @@ and the paper's ``gamma`` is 5e-3 for PGD-AT, TRADES and MART.
 
 The ascent reuses the step's crafted examples (the objective must be a
 :class:`~parry.defenses.training.objective.CraftedObjective`), so a step costs one more forward
-and backward pass: about 10 % more time for PGD-10 training. The extra forward pass leaves
-BatchNorm running statistics as they were.
+and backward pass (with weight gradients) on top of PGD-10 training's eleven. The extra
+forward pass leaves BatchNorm running statistics as they were.
 """
 
 from __future__ import annotations
