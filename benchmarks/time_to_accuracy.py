@@ -102,30 +102,37 @@ def _mirror() -> list[str]:
     return ["--mirror", mirror] if mirror else []
 
 
+def evaluated_row(name: str, stem: Path, model: Path, points: int) -> dict | None:
+    """The run's AutoAttack result with its sidecar, from ``RUN_RESULTS`` (kept in git: the
+    checkpoints are not) or, the first time, by ``parry evaluate`` on its checkpoint; None when
+    the run is not trained yet."""
+    row_file = RUN_RESULTS / f"{stem.name}.json"
+    if row_file.is_file():
+        return json.loads(row_file.read_text())
+    if not model.with_suffix(".safetensors").is_file():
+        print(f"{model}: not trained yet; run the {name} phase")
+        return None
+    out = WORK / f"{stem.name}-autoattack.json"
+    if not out.is_file():  # (the state file resumes an interrupted evaluation)
+        subprocess.run([*PARRY, "evaluate", "--model", str(model), "--eps", f"{EPS:g}", "-n", str(points),
+                        "--state", str(out.with_suffix(".state")), "--out", str(out), "--no-progress",
+                        *_mirror()], check=True)
+    meta = json.loads(model.with_suffix(".json").read_text())
+    result = json.loads(out.read_text())
+    row = {"model": str(model.relative_to(_common.REPO)), "robust_accuracy": result["robust_accuracy"],
+           "stages": {r["stage"]: r["accuracy"] for r in result["table"]}, "recipe": meta["recipe"],
+           "metrics": meta["metrics"], "environment": _common.environment()}
+    RUN_RESULTS.mkdir(parents=True, exist_ok=True)
+    row_file.write_text(json.dumps(row, indent=2, default=str) + "\n")
+    print(f"wrote {row_file}")
+    return row
+
+
 def evaluate(plain_minutes: float, recipe_minutes: float, points: int) -> None:
     runs = {"plain": (plain_path(plain_minutes), plain_path(plain_minutes)),
             "recipe": (recipe_path(recipe_minutes), recipe_path(recipe_minutes) / "best")}
-    rows = {}
-    for name, (stem, model) in runs.items():
-        row_file = RUN_RESULTS / f"{stem.name}.json"  # kept in git: the checkpoints are not
-        if not row_file.is_file():
-            if not model.with_suffix(".safetensors").is_file():
-                print(f"{model}: not trained yet; run the {name} phase")
-                continue
-            out = WORK / f"{stem.name}-autoattack.json"
-            if not out.is_file():  # (the state file resumes an interrupted evaluation)
-                subprocess.run([*PARRY, "evaluate", "--model", str(model), "--eps", f"{EPS:g}", "-n", str(points),
-                                "--state", str(out.with_suffix(".state")), "--out", str(out), "--no-progress",
-                                *_mirror()], check=True)
-            meta = json.loads(model.with_suffix(".json").read_text())
-            result = json.loads(out.read_text())
-            RUN_RESULTS.mkdir(parents=True, exist_ok=True)
-            row_file.write_text(json.dumps({
-                "model": str(model.relative_to(_common.REPO)), "robust_accuracy": result["robust_accuracy"],
-                "stages": {r["stage"]: r["accuracy"] for r in result["table"]}, "recipe": meta["recipe"],
-                "metrics": meta["metrics"], "environment": _common.environment()}, indent=2, default=str) + "\n")
-            print(f"wrote {row_file}")
-        rows[name] = json.loads(row_file.read_text())
+    rows = {name: row for name, (stem, model) in runs.items()
+            if (row := evaluated_row(name, stem, model, points)) is not None}
     if len(rows) < len(runs):
         raise SystemExit("the comparison needs both models")
     reached = rows["recipe"]["robust_accuracy"] >= rows["plain"]["robust_accuracy"]

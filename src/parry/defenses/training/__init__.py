@@ -22,8 +22,8 @@ from parry.defenses.training.trainer import Trainer
 from parry.defenses.training.fast import FastPath, bf16_supported
 from parry.defenses.training.recipes import RECIPES, Recipe, RecipeTrainer, build, get_recipe, split_heldout
 
-__all__ = ["ARD", "FGSMRS", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "CraftedObjective", "DefensiveDistillation",
-           "EnsembleAT", "GradientRegularization", "JacobianRegularization", "Objective", "OptimizerSpec",
-           "Standard", "Trainer", "heldout_accuracy", "input_gradient_penalty", "lr_factor",
-           "FastPath", "RECIPES", "RandomCrop", "Recipe", "RecipeTrainer", "bf16_supported", "build", "get_recipe",
-           "split_heldout", "WeightPerturbation"]
+__all__ = ["ARD", "FGSMRS", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "CraftedObjective",
+           "DefensiveDistillation", "EnsembleAT", "GradientRegularization", "JacobianRegularization", "Objective",
+           "OptimizerSpec", "Standard", "Trainer", "WeightPerturbation", "heldout_accuracy", "input_gradient_penalty",
+           "lr_factor", "FastPath", "RECIPES", "RandomCrop", "Recipe", "RecipeTrainer", "bf16_supported", "build",
+           "get_recipe", "split_heldout"]

@@ -27,6 +27,8 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from parry.defenses.training.objective import CraftedObjective, Objective
+
 #: What a perturbation step did: the parameters it moved and by how much.
 Perturbation = list[tuple[nn.Parameter, Tensor]]
 
@@ -66,6 +68,14 @@ class WeightPerturbation:
                 weight.add_(move)
                 moves.append((weight, move))
         return moves
+
+    @staticmethod
+    def check_objective(objective: type[Objective] | Objective) -> None:
+        """Refuse an objective (or objective class) that does not craft its examples first."""
+        kind = objective if isinstance(objective, type) else type(objective)
+        if not issubclass(kind, CraftedObjective):
+            raise ValueError(f"awp: needs an objective that crafts its examples first (PGDAT, FGSMRS, TRADES, "
+                             f"MART), got {kind.__name__}")
 
     @staticmethod
     @torch.no_grad()

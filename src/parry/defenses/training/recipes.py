@@ -69,7 +69,7 @@ from parry.defenses.training.fgsm_rs import FGSMRS
 from parry.defenses.training.gradient_reg import GradientRegularization
 from parry.defenses.training.lipschitz_margin import LipschitzMargin
 from parry.defenses.training.mart import MART
-from parry.defenses.training.objective import AdversarialObjective, CraftedObjective, Objective
+from parry.defenses.training.objective import AdversarialObjective, Objective
 from parry.defenses.training.optim import OptimizerSpec, check_schedule
 from parry.defenses.training.pgd_at import PGDAT
 from parry.defenses.training.standard import Standard
@@ -166,9 +166,8 @@ class Recipe:
         if self.ema_decay is not None:
             check_decay(self.ema_decay)
         self.make_augment()  # refuses bad augmentation parameters now
-        if self.make_awp() is not None and not issubclass(OBJECTIVES[self.objective], CraftedObjective):
-            raise ValueError(f"awp: the {self.objective} objective does not craft its examples first; AWP needs "
-                             "pgd-at, fgsm-rs, trades or mart")
+        if self.make_awp() is not None:
+            WeightPerturbation.check_objective(OBJECTIVES[self.objective])
         if self.teacher is not None and (self.objective not in TEACHER_OBJECTIVES or not isinstance(self.teacher, str)):
             raise ValueError(f"teacher: the {self.objective} objective takes no teacher, got {self.teacher!r}")
         if self.teacher is None and TEACHER_OBJECTIVES.get(self.objective):

@@ -50,7 +50,7 @@ from parry.defenses.training.awp import Perturbation, WeightPerturbation
 from parry.defenses.training.ema import WeightAverage, check_decay
 from parry.defenses.training.fast import FastPath
 from parry.defenses.training.heldout import heldout_accuracy
-from parry.defenses.training.objective import AdversarialObjective, CraftedObjective, Objective, Stats
+from parry.defenses.training.objective import AdversarialObjective, Objective, Stats
 from parry.defenses.training.optim import OptimizerSpec, check_schedule, lr_factor
 from parry.defenses.training.resume import has_resume_state, load_resume_state, save_resume_state
 from parry.validation import check_nonneg_float, check_positive_float, check_positive_int
@@ -155,11 +155,10 @@ class Trainer:
         if augment is not None and not isinstance(augment, RandomCrop):
             raise ValueError(f"augment: expected a RandomCrop or None, got {type(augment).__name__}")
         self.augment = augment
-        if awp is not None and not isinstance(awp, WeightPerturbation):
-            raise ValueError(f"awp: expected a WeightPerturbation or None, got {type(awp).__name__}")
-        if awp is not None and not isinstance(objective, CraftedObjective):
-            raise ValueError(f"awp: needs an objective that crafts its examples first (PGDAT, FGSMRS, TRADES, "
-                             f"MART), got {type(objective).__name__}")
+        if awp is not None:
+            if not isinstance(awp, WeightPerturbation):
+                raise ValueError(f"awp: expected a WeightPerturbation or None, got {type(awp).__name__}")
+            awp.check_objective(objective)
         self.awp = awp
 
     # ----------------------------------------------------------------- configuration
