@@ -4,12 +4,16 @@ gradient masking, certify the Lipschitz networks, and write the table of ``docs/
 
     OMP_NUM_THREADS=1 .venv/bin/python experiments/defences.py --dataset mnist
     OMP_NUM_THREADS=1 .venv/bin/python experiments/defences.py --dataset fashion --rows standard,pgd-at
+    OMP_NUM_THREADS=2 .venv/bin/python experiments/defences.py --dataset cifar10-jpeg --rows pgd-at
 
 Every step is one ``parry`` command (printed before it runs) and resumable: a finished training
 run, evaluation or audit is read back, not redone, so an interrupted experiment continues where
 it stopped when the same command is run again. Outputs go to ``runs/results/`` (git-ignored):
 ``<recipe>/`` (checkpoints, log), ``<prefix>.sqlite`` (the results store), ``<recipe>/audit.json``,
 ``<recipe>/certified.json`` and ``<prefix>-table.md``.
+
+``--dataset cifar10-jpeg`` runs the CIFAR-10 recipes (Linf 8/255) on the JPEG copy of
+``../shared/data`` (or the official files where ``parry.data`` finds them).
 
 Evaluation points: ``--points`` (default 1,000) test images spread evenly over the test set
 (every 10th from the first); clean accuracy on the whole test split.
@@ -27,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-SETS = {"mnist": ("mnist", 0.3), "fashion": ("fashion-mnist", 0.1)}
+SETS = {"mnist": ("mnist", 0.3), "fashion": ("fashion-mnist", 0.1), "cifar10-jpeg": ("cifar10", 8 / 255)}
 ROWS = ("standard", "pgd-at", "pgd-at-ema", "pgd-at-ema-madry", "pgd-at-ema-madry-crop", "pgd-at-ema-madry-awp",
         "fgsm-rs", "trades", "mart", "gradient-reg", "gradient-reg-lipschitz", "lipschitz", "lipschitz-r158",
         "distillation-teacher", "distillation", "ard")  # a data set runs those it has recipes for

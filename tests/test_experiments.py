@@ -29,3 +29,11 @@ def test_defences_driver_runs_resumes_and_tables(tmp_path):
     assert "$ parry train" not in again.stdout and "$ parry audit" not in again.stdout
     assert again.stdout.count("0 of 3 work items run") == 2  # the store skips what it has
     assert (tmp_path / "mnist-table.md").read_text().splitlines() == table
+
+
+def test_defences_driver_has_the_cifar_rows(tmp_path):
+    args = [sys.executable, str(SCRIPT), "--dataset", "cifar10-jpeg", "--dry-run", "--out", str(tmp_path)]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    trained = [line.split("--recipe ")[1].split()[0] for line in run.stdout.splitlines() if "$ parry train" in line]
+    assert trained == ["cifar10-jpeg-standard", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at"]

@@ -20,7 +20,7 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 
 
 def test_catalogue_has_the_documented_recipes():
-    extra = {"mnist-lipschitz-r158", "cifar10-jpeg-pgd-at", "fashion-pgd-at-ema-madry",
+    extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "fashion-pgd-at-ema-madry",
              "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
@@ -39,7 +39,9 @@ def test_catalogue_has_the_documented_recipes():
     awp = RECIPES["fashion-pgd-at-ema-madry-awp"]
     assert dataclasses.replace(awp, name=madry.name, description=madry.description, awp=None) == madry
     assert awp.awp == {"gamma": 5e-3, "start_epoch": 2} and awp.eps_ramp_epochs == 2
-    assert RECIPES["cifar10-jpeg-pgd-at"].objective_params["eps"] == pytest.approx(8 / 255)
+    cifar = RECIPES["cifar10-jpeg-pgd-at"]
+    assert cifar.objective_params["eps"] == pytest.approx(8 / 255) and cifar.minutes == 120
+    assert cifar.augment == RECIPES["cifar10-jpeg-standard"].augment == {"padding": 4, "flip": True}
     for recipe in RECIPES.values():
         teacher = None
         if recipe.teacher is not None:

@@ -175,6 +175,23 @@ def test_transfers_keep_source_and_target(tmp_path, models, points):
             assert torch.equal(s.clean_pred, predict(target.classifier, points.x))
 
 
+def test_points_of_the_cifar10_jpeg_copy_serve_cifar10_models_and_keep_their_name(tmp_path):
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(8, 3, 32, 32, generator=g), torch.randint(0, 10, (8,), generator=g)
+    net = nn.Sequential(nn.Flatten(), nn.Linear(3 * 32 * 32, 10)).eval()
+    model = ModelSpec("cifar-linear", Classifier(net, num_classes=10, input_shape=(3, 32, 32)), "cifar10")
+    copy = EvalPoints(x, y, torch.arange(8) * 1250, "cifar10-jpeg", selection="spread", source_size=10000)
+    store = tmp_path / "r.sqlite"
+    run_grid([model], ["fgsm"], [ThreatSpec("linf", (8 / 255,))], copy, store)
+    conn = sqlite3.connect(store)
+    assert conn.execute("SELECT dataset FROM point_sets").fetchall() == [("cifar10-jpeg",)]
+    assert conn.execute("SELECT COUNT(*) FROM outcome_rows").fetchone() == (8,)
+    conn.close()
+    with pytest.raises(ValueError, match="two point sets for the data set 'cifar10'"):
+        run_grid([model], ["fgsm"], [ThreatSpec("linf", (8 / 255,))], [copy, EvalPoints(
+            x, y, copy.indices, "cifar10", selection="spread", source_size=10000)], tmp_path / "s.sqlite")
+
+
 def test_bad_grids_are_refused(tmp_path, models, points):
     store = tmp_path / "r.sqlite"
     with pytest.raises(ValueError, match="unknown attack 'nope'"):

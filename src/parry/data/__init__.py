@@ -6,7 +6,7 @@ raw files from, in turn, the data directory, the official sites, a mirror (``mir
 ``$PARRY_MIRROR``) and package-registry copies. Raw-format readers are public too.
 """
 
-from .catalog import DATASETS, dataset_names
+from .catalog import DATASETS, catalogue_name, dataset_names
 from .cifar10_format import read_cifar10_binary, read_cifar10_pickle
 from .cifar10_jpeg import convert_image_tarball
 from .config import data_dir
@@ -20,6 +20,6 @@ from .safe_pickle import RestrictedUnpickler, load_pickle
 
 __all__ = [
     "DATASETS", "ArrayDataset", "DataError", "FetchError", "JpegCopyWarning", "RestrictedUnpickler",
-    "convert_image_tarball", "data_dir", "dataset_names", "fetch", "load", "load_pickle", "read_cifar10_binary",
+    "catalogue_name", "convert_image_tarball", "data_dir", "dataset_names", "fetch", "load", "load_pickle", "read_cifar10_binary",
     "read_cifar10_pickle", "read_idx", "read_image_folder",
 ]

@@ -10,11 +10,20 @@ from .spec import DatasetSpec
 DATASETS: dict[str, DatasetSpec] = {spec.name: spec for spec in (MNIST, FASHION_MNIST, CIFAR10)}
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "cifar-10": "cifar10",
             "cifar_10": "cifar10"}
+#: Names ``load`` gives to copies that stand in for a catalogue data set (ArrayDataset.name).
+_COPIES = {"cifar10-jpeg": "cifar10"}
 
 
 def dataset_names() -> list[str]:
     """The valid data set names."""
     return list(DATASETS)
+
+
+def catalogue_name(served: str) -> str:
+    """The catalogue data set that a served data set stands for: ``"cifar10"`` for the JPEG copy
+    ``"cifar10-jpeg"``, any other name unchanged. Models name the catalogue data set they were
+    trained for; evaluation points keep the served name, so results stay labelled as the copy's."""
+    return _COPIES.get(served, served)
 
 
 def get_spec(name: str) -> DatasetSpec:

@@ -9,6 +9,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 
+from ..data.catalog import catalogue_name
 from .canonical import sha256_text
 from .model_spec import ModelSpec
 from .points import EvalPoints
@@ -56,15 +57,17 @@ def check_models(models: Sequence[ModelSpec], name: str = "models") -> list[Mode
 
 
 def points_by_dataset(points: EvalPoints | Sequence[EvalPoints], datasets: set[str]) -> dict[str, EvalPoints]:
-    """One point set per data set, covering ``datasets``."""
+    """One point set per data set, covering ``datasets`` (the models' data sets); points drawn from
+    a copy (the CIFAR-10 JPEG copy) serve the models of the data set it stands for."""
     items = [points] if isinstance(points, EvalPoints) else list(points)
     if not items or not all(isinstance(p, EvalPoints) for p in items):
         raise ValueError("points: expected EvalPoints or a list of them")
     by_name: dict[str, EvalPoints] = {}
     for p in items:
-        if p.dataset in by_name:
-            raise ValueError(f"points: two point sets for the data set {p.dataset!r}")
-        by_name[p.dataset] = p
+        name = catalogue_name(p.dataset)
+        if name in by_name:
+            raise ValueError(f"points: two point sets for the data set {name!r}")
+        by_name[name] = p
     missing = sorted(datasets - set(by_name))
     if missing:
         raise ValueError(f"points: no evaluation points for the data set(s) {missing} of the models")

@@ -48,9 +48,11 @@ A recipe with a ``teacher`` names the teacher's recipe; ``parry train`` loads th
 checkpoint (``--teacher PATH``, by default that recipe's ``best`` under ``runs/``) and refuses
 one trained by another recipe.
 
-Also ``cifar10-jpeg-pgd-at``: PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 copy served by
-``parry.data`` (the JPEG-re-encoded copy where the official tarballs are absent), the small
-``cifar-cnn``, SGD with momentum and the one-cycle rate, 120 minutes.
+Also, on the CIFAR-10 copy served by ``parry.data`` (the JPEG-re-encoded copy where the official
+tarballs are absent), the small ``cifar-cnn`` with SGD, momentum and the one-cycle rate, every
+training image randomly cropped (4 pixels) and flipped: ``cifar10-jpeg-standard`` (undefended,
+10 epochs; the audit's transfer surrogate) and ``cifar10-jpeg-pgd-at`` (PGD-10, step 2/255, at
+Linf 8/255, kept as the weight average with decay 0.999, 120 minutes).
 """
 
 from __future__ import annotations
@@ -275,6 +277,8 @@ _FASHION_MADRY = dataclasses.replace(
     _FASHION_EMA, name="fashion-pgd-at-ema-madry", architecture="madry-mnist",
     description="PGD-10 adversarial training at Linf 0.1 on Fashion-MNIST as fashion-pgd-at-ema, on the wider "
     "Madry et al. MNIST CNN (3.3M parameters against the SmallCNN's 0.3M).")
+_CIFAR_SGD = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
+_CIFAR_AUGMENT = {"padding": 4, "flip": True}  # the standard CIFAR-10 augmentation (He et al. 2016)
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     *_defences("mnist", "mnist", "MNIST", 0.3, 3.0, 1.0, fgsm_ramp=3.0),
     *_FASHION,
@@ -288,11 +292,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     dataclasses.replace(_FASHION_MADRY, name="fashion-pgd-at-ema-madry-awp", awp={"gamma": 5e-3, "start_epoch": 2},
                         description="fashion-pgd-at-ema-madry with adversarial weight perturbation (Wu et al. 2020; "
                         "gamma 5e-3, from the end of the eps warm-up)."),
+    Recipe("cifar10-jpeg-standard", "Undefended cifar-cnn on the CIFAR-10 (JPEG) copy: cross-entropy, SGD momentum "
+           "0.9, one-cycle to 0.05, random crops (4 pixels) and flips, 10 epochs.", "cifar-cnn", "cifar10", "standard",
+           {}, _CIFAR_SGD, schedule="one-cycle", epochs=10, augment=_CIFAR_AUGMENT),
     Recipe("cifar10-jpeg-pgd-at", "PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 (JPEG) copy, cifar-cnn, "
-           "SGD momentum 0.9, one-cycle to 0.05, 120 minutes.", "cifar-cnn", "cifar10", "pgd-at",
-           {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255},
-           {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}, schedule="one-cycle", epochs=60,
-           minutes=120.0, batch_size=128, eval_points=1000),
+           "SGD momentum 0.9, one-cycle to 0.05, random crops (4 pixels) and flips, kept as the exponential moving "
+           "average of its weights (decay 0.999 per step), 120 minutes.", "cifar-cnn", "cifar10", "pgd-at",
+           {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255}, _CIFAR_SGD, schedule="one-cycle", epochs=60,
+           minutes=120.0, batch_size=128, augment=_CIFAR_AUGMENT, ema_decay=0.999),
 )}
 
 
