@@ -20,6 +20,6 @@ from .safe_pickle import RestrictedUnpickler, load_pickle
 
 __all__ = [
     "DATASETS", "ArrayDataset", "DataError", "FetchError", "JpegCopyWarning", "RestrictedUnpickler",
-    "catalogue_name", "convert_image_tarball", "data_dir", "dataset_names", "fetch", "load", "load_pickle", "read_cifar10_binary",
-    "read_cifar10_pickle", "read_idx", "read_image_folder",
+    "catalogue_name", "convert_image_tarball", "data_dir", "dataset_names", "fetch", "load", "load_pickle",
+    "read_cifar10_binary", "read_cifar10_pickle", "read_idx", "read_image_folder",
 ]
