@@ -187,6 +187,10 @@ def test_points_of_the_cifar10_jpeg_copy_serve_cifar10_models_and_keep_their_nam
     assert conn.execute("SELECT dataset FROM point_sets").fetchall() == [("cifar10-jpeg",)]
     assert conn.execute("SELECT COUNT(*) FROM outcome_rows").fetchone() == (8,)
     conn.close()
+    from parry.data import catalogue_name
+    assert (catalogue_name("cifar10-jpeg"), catalogue_name("mnist")) == ("cifar10", "mnist")
+    with pytest.raises(TypeError, match="expected a data set name"):
+        catalogue_name(None)
     with pytest.raises(ValueError, match="two point sets for the data set 'cifar10'"):
         run_grid([model], ["fgsm"], [ThreatSpec("linf", (8 / 255,))], [copy, EvalPoints(
             x, y, copy.indices, "cifar10", selection="spread", source_size=10000)], tmp_path / "s.sqlite")

@@ -23,6 +23,8 @@ def catalogue_name(served: str) -> str:
     """The catalogue data set that a served data set stands for: ``"cifar10"`` for the JPEG copy
     ``"cifar10-jpeg"``, any other name unchanged. Models name the catalogue data set they were
     trained for; evaluation points keep the served name, so results stay labelled as the copy's."""
+    if not isinstance(served, str):
+        raise TypeError(f"served: expected a data set name (str), got {type(served).__name__}")
     return _COPIES.get(served, served)
 
 
