@@ -157,7 +157,8 @@ def test_train_recipe_writes_best_and_last_then_resumes(tmp_path, data_root, mir
             *(["--mirror", mirror_url] if mirror_url else [])]
     first = runner.invoke(main, args)
     assert first.exit_code == 0, first.output
-    assert "64 training images, 32 held out" in first.output and "held-out PGD" in first.output
+    assert "64 training images, 32 held out (attack: PGD-10)" in first.output
+    assert "held-out robust" in first.output
     for name in ("best", "last"):
         sidecar = json.loads((out / f"{name}.json").read_text())
         recipe = sidecar["recipe"]

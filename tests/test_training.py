@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from parry.attacks import PGD
+from parry.attacks import APGD, PGD
 from parry.data.dataset import ArrayDataset
 from parry.defenses.training import (FGSMRS, MART, PGDAT, TRADES, OptimizerSpec, Standard, Trainer,
                                      heldout_accuracy, lr_factor)
@@ -239,8 +239,12 @@ def test_without_attack_the_best_checkpoint_follows_clean_accuracy(tmp_path, tra
 
 
 def test_guard_defaults(eval_set):
-    assert Trainer(lenet(), FGSMRS(0.1), eval_set=eval_set, progress=False).guard_drop == 0.2
-    assert Trainer(lenet(), PGDAT(0.1), eval_set=eval_set, progress=False).guard_drop is None
+    guarded = Trainer(lenet(), FGSMRS(0.1), eval_set=eval_set, progress=False)
+    assert guarded.guard_drop == 0.2
+    assert type(guarded.eval_attack) is APGD and guarded.eval_attack.steps == 20 and guarded.eval_attack.loss == "ce"
+    multi_step = Trainer(lenet(), PGDAT(0.1), eval_set=eval_set, progress=False)
+    assert multi_step.guard_drop is None
+    assert type(multi_step.eval_attack) is PGD and multi_step.eval_attack.steps == 10
     with pytest.warns(UserWarning, match="guard"):
         assert Trainer(lenet(), FGSMRS(0.1), progress=False).guard_drop is None
     assert Trainer(lenet(), Standard(), eval_set=eval_set, progress=False).eval_attack is None
@@ -327,3 +331,15 @@ def test_a_run_without_the_fast_path_also_crafts_without_the_attack_fast_path(tr
     Trainer(model, PGDAT(0.1, steps=1), epochs=1, batch_size=48, progress=False, fast=fast,
             callback=lambda step: seen.append(model.fast)).fit(train_set)
     assert seen == [fast, fast] and model.fast  # the Classifier's own setting is back afterwards
+
+
+def test_the_guards_heldout_attack_sees_the_masking_of_an_fgsm_trained_model(robust_mnist_cnn, mnist_test):
+    """Single-step training can mask gradients partly: fixed-step PGD then overstates robust
+    accuracy, and the guard and the choice of the best epoch would follow it. The held-out
+    attack the Trainer picks for FGSM-RS (APGD-CE-20) must see through it. Measured on these 500
+    points: PGD-10 63.2 %, APGD-CE-20 46.6 %, APGD-CE-100 36.8 %."""
+    points = mnist_test.spread(500)
+    trainer = Trainer(robust_mnist_cnn, FGSMRS(0.3), eval_set=points, progress=False)
+    guard = heldout_accuracy(robust_mnist_cnn, points, trainer.eval_attack)["robust_accuracy"]
+    pgd = heldout_accuracy(robust_mnist_cnn, points, PGD(0.3, steps=10, seed=0))["robust_accuracy"]
+    assert guard < pgd - 0.1, (guard, pgd)

@@ -65,7 +65,10 @@ def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float
         raise click.UsageError(str(exc)) from exc
     fast_path = trainer.fast.params()
     click.echo(f"recipe {recipe.name}: {recipe.description}")
-    click.echo(f"{len(train_set)} training images, {len(held_out)} held out; fast path: "
+    attack = trainer.eval_attack
+    steps = getattr(attack, "steps", None)
+    check = "none" if attack is None else type(attack).__name__ + (f"-{steps}" if steps else "")
+    click.echo(f"{len(train_set)} training images, {len(held_out)} held out (attack: {check}); fast path: "
                f"channels_last={fast_path['channels_last']}, autocast={fast_path['autocast']}; out: {out}")
     history = trainer.fit(train_set, resume=resume)
     click.echo(f"{history['steps']} steps in {history['wall_time_s']:.1f}s; best epoch {history['best_epoch']} "
@@ -96,7 +99,7 @@ def load_teacher(recipe: Recipe, path: Path | None, device: Any) -> tuple[Any, s
 
 def _echo_epoch(record: dict[str, Any]) -> None:
     parts = [f"epoch {record['epoch']}", f"loss {record.get('loss', float('nan')):.4f}"]
-    for key, label in (("clean_accuracy", "held-out clean"), ("robust_accuracy", "held-out PGD")):
+    for key, label in (("clean_accuracy", "held-out clean"), ("robust_accuracy", "held-out robust")):
         if record.get(key) is not None:
             parts.append(f"{label} {record[key]:.4f}")
     parts.append(f"{record['time_s']:.1f}s")

@@ -3,7 +3,7 @@ better than free: Revisiting adversarial training", ICLR 2020): one FGSM step of
 ``alpha = 1.25 * eps`` from a uniform point of the eps-ball, then cross-entropy on it.
 
 Single-step training can overfit catastrophically (PGD accuracy collapses to ~0 within an
-epoch); the Trainer's held-out PGD guard is on by default for this objective.
+epoch); the Trainer's held-out guard (APGD-CE-20) is on by default for this objective.
 """
 
 from __future__ import annotations

@@ -30,7 +30,7 @@ class Objective(ABC):
 
     name: ClassVar[str] = "objective"
     #: single-step objectives prone to catastrophic overfitting (Wong et al. 2020): the Trainer
-    #: turns its held-out PGD guard on by default for them.
+    #: turns its held-out guard on by default for them (with APGD-CE as the held-out attack).
     needs_overfit_guard: ClassVar[bool] = False
 
     @abstractmethod

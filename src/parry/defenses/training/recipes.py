@@ -22,9 +22,9 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
   paper's MNIST value) and 6 on Fashion-MNIST; warm-up and budget as PGD-AT.
 - ``mart``: MART (Wang et al., ICLR 2020) with its default beta, 10 steps; as PGD-AT.
 - ``fgsm-rs``: fast FGSM-RS (Wong et al., ICLR 2020), step 1.25 eps, Adam with the one-cycle rate
-  peaking at 5e-3, 10 epochs, with the held-out PGD guard against catastrophic overfitting. On
-  MNIST eps is warmed up over 3 epochs: from a cold start at 0.3 the run overfitted
-  catastrophically in its third epoch (held-out PGD 21 % to 1 %; measured at stop 13).
+  peaking at 5e-3, 10 epochs, with the held-out guard (APGD-CE-20) against catastrophic
+  overfitting. On MNIST eps is warmed up over 3 epochs: from a cold start at 0.3 the run
+  overfitted catastrophically in its third epoch (held-out PGD 21 % to 1 %; measured at stop 13).
 - ``gradient-reg``: input-gradient regularisation (double backpropagation, lambda 10), 10 epochs.
 - ``gradient-reg-lipschitz``: the same on the spectrally normalised ``lipschitz-mnist``.
 - ``lipschitz``: ``lipschitz-mnist`` with the Lipschitz-margin loss at L2 radius 1 (Tsuzuku et
@@ -247,7 +247,8 @@ def _defences(prefix: str, dataset: str, label: str, eps: float, ramp: float, tr
                **adversarial),
         Recipe(f"{prefix}-fgsm-rs", f"Fast FGSM-RS (Wong et al.) {at}, step 1.25 eps, one-cycle Adam to 5e-3, "
                + (f"eps warm-up over {fgsm_ramp:g} epochs, " if fgsm_ramp else "")
-               + "10 epochs, held-out PGD guard.", "small-cnn", dataset, "fgsm-rs", {"eps": eps, "alpha": 1.25 * eps},
+               + "10 epochs, held-out APGD-CE-20 guard.", "small-cnn", dataset, "fgsm-rs",
+               {"eps": eps, "alpha": 1.25 * eps},
                {"name": "adam", "lr": 5e-3, "weight_decay": 0.0}, schedule="one-cycle", epochs=10, batch_size=100,
                eps_ramp_epochs=fgsm_ramp),
         Recipe(f"{prefix}-gradient-reg", f"Input-gradient regularisation (double backpropagation, lambda 10) on "
