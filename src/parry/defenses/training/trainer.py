@@ -1,7 +1,8 @@
 """The Trainer: one seeded, resumable training loop for every objective.
 
 Every run is seeded; shows a progress bar; logs per epoch the training loss and statistics,
-the clean and the robust accuracy on a held-out split (PGD-10; APGD-CE-20 for FGSM-RS); keeps the ``best`` (by held-out
+the clean and the robust accuracy on a held-out split (PGD-10; APGD-CE-20 for the single-step
+objectives, FGSM-RS and ensemble adversarial training); keeps the ``best`` (by held-out
 robust accuracy, else clean accuracy; of tied epochs the later) and the ``last`` checkpoint
 with the recipe in the sidecar; and can resume after an interruption from ``resume.safetensors`` + ``resume.json``,
 ending (same seed, CPU) with the same weights as an uninterrupted run.
@@ -84,7 +85,8 @@ class Trainer:
         eval_set: held-out split (``batches(...)`` and a length) checked after every epoch.
         eval_attack: the held-out attack; 'auto' is PGD-10 at the objective's eps (seeded), none
             for objectives without eps, and APGD-CE-20 for objectives that need the overfitting
-            guard (single-step ones, FGSM-RS): fixed-step PGD misses their partial gradient masking.
+            guard (the single-step FGSMRS and EnsembleAT): fixed-step PGD misses their partial
+            gradient masking.
         guard_drop: catastrophic-overfitting guard, an absolute drop of held-out robust accuracy;
             'auto' is 0.2 for objectives that need it (FGSM-RS) and off otherwise; None disables.
         out_dir: where ``best``/``last`` checkpoints, ``log.jsonl`` and the resume state go.
