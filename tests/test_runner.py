@@ -18,6 +18,7 @@ from torch import nn
 from parry import Classifier
 from parry.attacks.autoattack import autoattack
 from parry.attacks.registry import make_attack
+from parry.data import catalogue_name
 from parry.evaluate import (EvalPoints, GridAttack, ModelSpec, ResultsStore, ThreatSpec, run_grid,
                             run_transfers)
 from parry.metrics import predict
@@ -187,7 +188,6 @@ def test_points_of_the_cifar10_jpeg_copy_serve_cifar10_models_and_keep_their_nam
     assert conn.execute("SELECT dataset FROM point_sets").fetchall() == [("cifar10-jpeg",)]
     assert conn.execute("SELECT COUNT(*) FROM outcome_rows").fetchone() == (8,)
     conn.close()
-    from parry.data import catalogue_name
     assert (catalogue_name("cifar10-jpeg"), catalogue_name("mnist")) == ("cifar10", "mnist")
     with pytest.raises(TypeError, match="expected a data set name"):
         catalogue_name(None)

@@ -14,7 +14,7 @@ after a drop of more than ``guard_drop`` it rolls back to the best weights and s
 held-out attack is APGD-CE (Croce & Hein 2020) with 20 iterations rather than PGD-10: a
 single-step model can mask its gradients partly, which fixed-step PGD misses and the adaptive
 step size does not (a Fashion-MNIST FGSM-RS model kept 67.4 % held-out under PGD-10 and 53.6 %
-of its test points under APGD-CE-100, docs/results.md), so the guard and the best epoch follow
+of its test points under APGD-CE-100, docs/benchmarks.md), so the guard and the best epoch follow
 the masking-resistant figure.
 
 With ``ema_decay``, an exponential moving average of the weights (Gowal et al. 2020; see
