@@ -36,4 +36,5 @@ def test_defences_driver_has_the_cifar_rows(tmp_path):
     run = subprocess.run(args, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stderr[-3000:]
     trained = [line.split("--recipe ")[1].split()[0] for line in run.stdout.splitlines() if "$ parry train" in line]
-    assert trained == ["cifar10-jpeg-standard", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at"]
+    assert trained == ["cifar10-jpeg-standard", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at",
+                       "cifar10-jpeg-pgd7-at"]

@@ -20,7 +20,8 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 
 
 def test_catalogue_has_the_documented_recipes():
-    extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "fashion-pgd-at-ema-madry",
+    extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
+             "fashion-pgd-at-ema-madry",
              "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
@@ -42,6 +43,10 @@ def test_catalogue_has_the_documented_recipes():
     cifar = RECIPES["cifar10-jpeg-pgd-at"]
     assert cifar.objective_params["eps"] == pytest.approx(8 / 255) and cifar.minutes == 120
     assert cifar.augment == RECIPES["cifar10-jpeg-standard"].augment == {"padding": 4, "flip": True}
+    pgd7 = RECIPES["cifar10-jpeg-pgd7-at"]
+    assert pgd7.objective_params == {**cifar.objective_params, "steps": 7} and pgd7.minutes == cifar.minutes
+    assert dataclasses.replace(pgd7, name=cifar.name, description=cifar.description, epochs=cifar.epochs,
+                               objective_params=cifar.objective_params) == cifar
     for recipe in RECIPES.values():
         teacher = None
         if recipe.teacher is not None:
