@@ -53,8 +53,8 @@ tarballs are absent), the small ``cifar-cnn`` with SGD, momentum and the one-cyc
 training image randomly cropped (4 pixels) and flipped: ``cifar10-jpeg-standard`` (undefended,
 10 epochs; the audit's transfer surrogate) and ``cifar10-jpeg-pgd-at`` (PGD-10, step 2/255, at
 Linf 8/255, kept as the weight average with decay 0.999, 120 minutes); ``cifar10-jpeg-pgd7-at``
-is the same with PGD-7, the training attack of Madry et al. (ICLR 2018) on CIFAR-10, which buys
-about 1.4 times the epochs in the 120 minutes.
+is the same with PGD-7, the training attack of Madry et al. (ICLR 2018) on CIFAR-10, which fits
+more epochs into the 120 minutes (44 against 33 on this machine's two cores).
 """
 
 from __future__ import annotations
@@ -283,7 +283,7 @@ _FASHION_MADRY = dataclasses.replace(
 _CIFAR_SGD = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 _CIFAR_AUGMENT = {"padding": 4, "flip": True}  # the standard CIFAR-10 augmentation (He et al. 2016)
 _CIFAR_PGD10 = {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255}
-_CIFAR_PGD = Recipe(
+_CIFAR_PGD_AT = Recipe(
     "cifar10-jpeg-pgd-at", "PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 (JPEG) copy, cifar-cnn, SGD momentum "
     "0.9, one-cycle to 0.05, random crops (4 pixels) and flips, kept as the exponential moving average of its weights "
     "(decay 0.999 per step), 120 minutes.", "cifar-cnn", "cifar10", "pgd-at", _CIFAR_PGD10, _CIFAR_SGD,
@@ -304,8 +304,8 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     Recipe("cifar10-jpeg-standard", "Undefended cifar-cnn on the CIFAR-10 (JPEG) copy: cross-entropy, SGD momentum "
            "0.9, one-cycle to 0.05, random crops (4 pixels) and flips, 10 epochs.", "cifar-cnn", "cifar10", "standard",
            {}, _CIFAR_SGD, schedule="one-cycle", epochs=10, augment=_CIFAR_AUGMENT),
-    _CIFAR_PGD,
-    dataclasses.replace(_CIFAR_PGD, name="cifar10-jpeg-pgd7-at", objective_params={**_CIFAR_PGD10, "steps": 7},
+    _CIFAR_PGD_AT,
+    dataclasses.replace(_CIFAR_PGD_AT, name="cifar10-jpeg-pgd7-at", objective_params={**_CIFAR_PGD10, "steps": 7},
                         epochs=80, description="cifar10-jpeg-pgd-at with PGD-7 (step 2/255), the training attack of "
                         "Madry et al.'s CIFAR-10 model: about 1.4 times the epochs in the same 120 minutes."),
 )}
