@@ -21,7 +21,8 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 
 def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
-             "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp"}
+             "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
+             "fashion-pgd-at-ema-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
@@ -39,6 +40,10 @@ def test_catalogue_has_the_documented_recipes():
     awp = RECIPES["fashion-pgd-at-ema-madry-awp"]
     assert dataclasses.replace(awp, name=madry.name, description=madry.description, awp=None) == madry
     assert awp.awp == {"gamma": 5e-3, "start_epoch": 2} and awp.eps_ramp_epochs == 2
+    sgd = RECIPES["fashion-pgd-at-ema-madry-awp-sgd"]
+    assert sgd.optimizer == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
+    assert dataclasses.replace(sgd, name=awp.name, description=awp.description, optimizer=awp.optimizer,
+                               schedule=awp.schedule) == awp
     cifar = RECIPES["cifar10-jpeg-pgd-at"]
     assert cifar.objective_params["eps"] == pytest.approx(8 / 255) and cifar.minutes == 120
     assert cifar.augment == RECIPES["cifar10-jpeg-standard"].augment == {"padding": 4, "flip": True}

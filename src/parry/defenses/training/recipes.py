@@ -37,6 +37,10 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
 - ``pgd-at-ema-madry-awp`` (Fashion-MNIST only): ``pgd-at-ema-madry`` with adversarial weight
   perturbation (Wu et al., NeurIPS 2020; gamma 5e-3, the paper's value, from epoch 2, the end
   of the eps warm-up), the other remedy for robust overfitting.
+- ``pgd-at-ema-madry-awp-sgd`` (Fashion-MNIST only): the same with SGD (momentum 0.9, weight
+  decay 5e-4, one-cycle to 0.05) instead of Adam without weight decay: the optimiser of Wu et
+  al.'s AWP runs, and Pang et al. (ICLR 2021) found weight decay to matter much in adversarial
+  training.
 - ``lipschitz-r158`` (MNIST only): the same at radius 1.58, the radius of the published L2
   comparison point, 60 epochs.
 - ``distillation-teacher`` and ``distillation``: defensive distillation at T = 100 (Papernot et
@@ -225,6 +229,7 @@ class Recipe:
 
 
 _ADAM = {"name": "adam", "lr": 1e-3, "weight_decay": 0.0}
+_SGD = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
 
 
 def _defences(prefix: str, dataset: str, label: str, eps: float, ramp: float, trades_beta: float,
@@ -280,13 +285,16 @@ _FASHION_MADRY = dataclasses.replace(
     _FASHION_EMA, name="fashion-pgd-at-ema-madry", architecture="madry-mnist",
     description="PGD-10 adversarial training at Linf 0.1 on Fashion-MNIST as fashion-pgd-at-ema, on the wider "
     "Madry et al. MNIST CNN (3.3M parameters against the SmallCNN's 0.3M).")
-_CIFAR_SGD = {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
+_FASHION_MADRY_AWP = dataclasses.replace(
+    _FASHION_MADRY, name="fashion-pgd-at-ema-madry-awp", awp={"gamma": 5e-3, "start_epoch": 2},
+    description="fashion-pgd-at-ema-madry with adversarial weight perturbation (Wu et al. 2020; gamma 5e-3, from the "
+    "end of the eps warm-up).")
 _CIFAR_AUGMENT = {"padding": 4, "flip": True}  # the standard CIFAR-10 augmentation (He et al. 2016)
 _CIFAR_PGD10 = {"eps": 8 / 255, "steps": 10, "alpha": 2 / 255}
 _CIFAR_PGD_AT = Recipe(
     "cifar10-jpeg-pgd-at", "PGD-10 (step 2/255) at Linf 8/255 on the CIFAR-10 (JPEG) copy, cifar-cnn, SGD momentum "
     "0.9, one-cycle to 0.05, random crops (4 pixels) and flips, kept as the exponential moving average of its weights "
-    "(decay 0.999 per step), 120 minutes.", "cifar-cnn", "cifar10", "pgd-at", _CIFAR_PGD10, _CIFAR_SGD,
+    "(decay 0.999 per step), 120 minutes.", "cifar-cnn", "cifar10", "pgd-at", _CIFAR_PGD10, _SGD,
     schedule="one-cycle", epochs=60, minutes=120.0, batch_size=128, augment=_CIFAR_AUGMENT, ema_decay=0.999)
 RECIPES: dict[str, Recipe] = {r.name: r for r in (
     *_defences("mnist", "mnist", "MNIST", 0.3, 3.0, 1.0, fgsm_ramp=3.0),
@@ -298,12 +306,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
     dataclasses.replace(_FASHION_MADRY, name="fashion-pgd-at-ema-madry-crop", augment={"padding": 2},
                         description="fashion-pgd-at-ema-madry with every training image shifted by up to 2 pixels "
                         "(random crop of the zero-padded image; Rebuffi et al. 2021)."),
-    dataclasses.replace(_FASHION_MADRY, name="fashion-pgd-at-ema-madry-awp", awp={"gamma": 5e-3, "start_epoch": 2},
-                        description="fashion-pgd-at-ema-madry with adversarial weight perturbation (Wu et al. 2020; "
-                        "gamma 5e-3, from the end of the eps warm-up)."),
+    _FASHION_MADRY_AWP,
+    dataclasses.replace(_FASHION_MADRY_AWP, name="fashion-pgd-at-ema-madry-awp-sgd", schedule="one-cycle",
+                        optimizer=_SGD,
+                        description="fashion-pgd-at-ema-madry-awp with SGD (momentum 0.9, weight decay 5e-4, one-cycle "
+                        "to 0.05) instead of Adam without weight decay (Pang et al. 2021; Wu et al. 2020)."),
     Recipe("cifar10-jpeg-standard", "Undefended cifar-cnn on the CIFAR-10 (JPEG) copy: cross-entropy, SGD momentum "
            "0.9, one-cycle to 0.05, random crops (4 pixels) and flips, 10 epochs.", "cifar-cnn", "cifar10", "standard",
-           {}, _CIFAR_SGD, schedule="one-cycle", epochs=10, augment=_CIFAR_AUGMENT),
+           {}, _SGD, schedule="one-cycle", epochs=10, augment=_CIFAR_AUGMENT),
     _CIFAR_PGD_AT,
     dataclasses.replace(_CIFAR_PGD_AT, name="cifar10-jpeg-pgd7-at", objective_params={**_CIFAR_PGD10, "steps": 7},
                         epochs=80, description="cifar10-jpeg-pgd-at with PGD-7 (step 2/255), the training attack of "
