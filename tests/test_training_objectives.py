@@ -1,5 +1,5 @@
 """Training objectives beyond adversarial training: input-gradient and Jacobian regularisation,
-defensive distillation, ARD and ensemble adversarial training.
+defensive distillation, ARD, HAT and ensemble adversarial training.
 
 Tiny synthetic 28x28 problems (a bright patch whose position is the class), a few optimiser
 steps, on the CPU.
@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from parry.classifier import Classifier
-from parry.defenses.training import (ARD, DefensiveDistillation, EnsembleAT, GradientRegularization,
+from parry.defenses.training import (ARD, HAT, TRADES, DefensiveDistillation, EnsembleAT, GradientRegularization,
                                      JacobianRegularization, OptimizerSpec, Standard, Trainer,
                                      input_gradient_penalty)
 from parry.defenses.training.jacobian_reg import jacobian_frobenius_sq
@@ -67,13 +67,14 @@ def objectives(teacher, statics):
         "jacobian-reg": JacobianRegularization(0.01, nproj=1),
         "distillation-stage1": DefensiveDistillation(None, temperature=2.0),
         "ard": ARD(teacher, 0.1, steps=3, temperature=2.0, weight=0.5),
+        "hat": HAT(teacher, 0.1, steps=3),
         "ensemble-at": EnsembleAT(statics, 0.1, attack="fgsm-rs"),
         "lipschitz-margin": LipschitzMargin(0.5, temperature=10.0),
     }
 
 
-@pytest.mark.parametrize("name", ["gradient-reg", "jacobian-reg", "distillation-stage1", "ard", "ensemble-at",
-                                  "lipschitz-margin"])
+@pytest.mark.parametrize("name", ["gradient-reg", "jacobian-reg", "distillation-stage1", "ard", "hat",
+                                  "ensemble-at", "lipschitz-margin"])
 def test_each_objective_lowers_its_training_loss(name, data, teacher):
     objective = objectives(teacher, [lenet(seed=21), lenet(seed=22)])[name]
     x, y = data
@@ -179,6 +180,34 @@ def test_ard_crafts_within_eps_and_raises_the_kl(data, teacher):
 
     assert kl(x_adv) > kl(x)
     assert objective.params()["teacher"] == "LeNet" and objective.params()["temperature"] == 2.0
+
+
+def test_hat_is_trades_plus_the_cross_entropy_of_helper_examples(data, teacher):
+    """The helper examples lie at x + 2 (x' - x) within the bounds, labelled by the helper's
+    prediction at x'; with them, HAT's loss is TRADES' plus gamma times their cross-entropy."""
+    x, y = data
+    x, y = x[:16], y[:16]
+    model = lenet(seed=5).train()
+    hat = HAT(teacher, 0.1, steps=3, beta=2.5, gamma=0.5, teacher_id="lenet-ce")
+    x_adv = hat.craft(model, x, y, torch.Generator().manual_seed(0))
+    helper = hat.helper_examples(model, x, x_adv)
+    far = x + 2 * (x_adv - x)
+    assert torch.equal(helper, far.clamp(0, 1)) and (helper - x).abs().max() > 0.1 + 1e-3  # beyond the eps-ball
+    loss, stats = hat.loss_on(model, x, y, x_adv)
+    trades, _ = TRADES(0.1, steps=3, beta=2.5).loss_on(model, x, y, x_adv)
+    with torch.no_grad():
+        labels = teacher(x_adv).argmax(dim=1)
+        expected = trades + 0.5 * F.cross_entropy(model(helper), labels)
+    assert float(loss.detach()) == pytest.approx(float(expected), rel=1e-5)
+    assert float(stats["helper_loss"]) == pytest.approx(float(F.cross_entropy(model(helper), labels)), rel=1e-5)
+    assert not teacher.training and all(p.grad is None for p in teacher.parameters())
+    assert hat.params() == {"name": "hat", "eps": 0.1, "norm": "linf", "steps": 3, "alpha": None, "beta": 2.5,
+                            "gamma": 0.5, "h": 2.0, "teacher": "lenet-ce"}
+    for bad in ({"h": 1.0}, {"gamma": -1.0}):
+        with pytest.raises(ValueError, match=next(iter(bad))):
+            HAT(teacher, 0.1, **bad)
+    with pytest.raises(ValueError, match="teacher"):
+        HAT(model, 0.1).loss(model, x, y)
 
 
 class CountingSource(Classifier):

@@ -10,6 +10,7 @@ from parry.defenses.training.distillation import DefensiveDistillation
 from parry.defenses.training.ensemble_at import EnsembleAT
 from parry.defenses.training.fgsm_rs import FGSMRS
 from parry.defenses.training.gradient_reg import GradientRegularization, input_gradient_penalty
+from parry.defenses.training.hat import HAT
 from parry.defenses.training.heldout import heldout_accuracy
 from parry.defenses.training.jacobian_reg import JacobianRegularization
 from parry.defenses.training.mart import MART
@@ -22,7 +23,7 @@ from parry.defenses.training.trainer import Trainer
 from parry.defenses.training.fast import FastPath, bf16_supported
 from parry.defenses.training.recipes import RECIPES, Recipe, RecipeTrainer, build, get_recipe, split_heldout
 
-__all__ = ["ARD", "FGSMRS", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "CraftedObjective",
+__all__ = ["ARD", "FGSMRS", "HAT", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "CraftedObjective",
            "DefensiveDistillation", "EnsembleAT", "GradientRegularization", "JacobianRegularization", "Objective",
            "OptimizerSpec", "Standard", "Trainer", "WeightPerturbation", "heldout_accuracy", "input_gradient_penalty",
            "lr_factor", "FastPath", "RECIPES", "RandomCrop", "Recipe", "RecipeTrainer", "bf16_supported", "build",
