@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from parry.classifier import Classifier
-from parry.defenses.training.distillation import check_same_classes, check_teacher, teacher_logits
+from parry.defenses.training.distillation import (check_same_classes, check_teacher, check_teacher_id, teacher_logits,
+                                                  with_teacher_name)
 from parry.defenses.training.inner import ascend, small_noise_start
 from parry.defenses.training.objective import AdversarialObjective, Stats
 from parry.defenses.training.trades import kl_sum
@@ -51,15 +52,10 @@ class ARD(AdversarialObjective):
         if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= float(weight) <= 1.0:
             raise ValueError(f"weight: must lie in [0, 1], got {weight!r}")
         self.weight = float(weight)
-        if teacher_id is not None and not isinstance(teacher_id, str):
-            raise ValueError(f"teacher_id: expected a string, got {type(teacher_id).__name__}")
-        self.teacher_id = teacher_id
+        self.teacher_id = check_teacher_id(teacher_id)
 
     def params(self) -> dict[str, Any]:
-        out = super().params()
-        out.pop("teacher_id")
-        out["teacher"] = self.teacher_id or type(self.teacher.model).__name__
-        return out
+        return with_teacher_name(super().params(), self.teacher, self.teacher_id)
 
     def craft(self, model: Classifier, x: Tensor, teacher_probs: Tensor,
               generator: torch.Generator | None = None) -> Tensor:

@@ -35,6 +35,25 @@ def check_teacher(teacher: object, name: str = "teacher") -> Classifier:
     return teacher
 
 
+def check_teacher_id(teacher_id: object) -> str | None:
+    """How a recipe names the teacher (e.g. its recipe or checkpoint): a string, or None."""
+    if teacher_id is not None and not isinstance(teacher_id, str):
+        raise ValueError(f"teacher_id: expected a string, got {type(teacher_id).__name__}")
+    return teacher_id
+
+
+def teacher_name(teacher: Classifier, teacher_id: str | None) -> str:
+    """The teacher's name in an objective's ``params()``: ``teacher_id``, else its network's class."""
+    return teacher_id or type(teacher.model).__name__
+
+
+def with_teacher_name(params: dict[str, Any], teacher: Classifier, teacher_id: str | None) -> dict[str, Any]:
+    """``params`` with the teacher named by :func:`teacher_name` in place of ``teacher_id``."""
+    out = {k: v for k, v in params.items() if k != "teacher_id"}
+    out["teacher"] = teacher_name(teacher, teacher_id)
+    return out
+
+
 def teacher_logits(teacher: Classifier, student: Classifier, x: Tensor) -> Tensor:
     """The teacher's logits at ``x``: eval mode, frozen parameters, no graph. Refuses a teacher
     that is the student itself or whose number of classes differs."""
@@ -78,12 +97,10 @@ class DefensiveDistillation(Objective):
                  teacher_id: str | None = None) -> None:
         self.teacher = None if teacher is None else check_teacher(teacher)
         self.temperature = float(check_positive_float(temperature, "temperature"))
-        if teacher_id is not None and not isinstance(teacher_id, str):
-            raise ValueError(f"teacher_id: expected a string, got {type(teacher_id).__name__}")
-        self.teacher_id = teacher_id
+        self.teacher_id = check_teacher_id(teacher_id)
 
     def params(self) -> dict[str, Any]:
-        teacher = None if self.teacher is None else (self.teacher_id or type(self.teacher.model).__name__)
+        teacher = None if self.teacher is None else teacher_name(self.teacher, self.teacher_id)
         return {"name": self.name, "temperature": self.temperature, "teacher": teacher}
 
     def loss(self, model: Classifier, x: Tensor, y: Tensor, *,

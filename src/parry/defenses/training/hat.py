@@ -22,7 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from parry.classifier import Classifier
-from parry.defenses.training.distillation import check_same_classes, check_teacher, teacher_logits
+from parry.defenses.training.distillation import (check_same_classes, check_teacher, check_teacher_id, teacher_logits,
+                                                  with_teacher_name)
 from parry.defenses.training.objective import Stats
 from parry.defenses.training.trades import TRADES
 from parry.validation import check_nonneg_float, check_positive_float
@@ -53,15 +54,10 @@ class HAT(TRADES):
         self.h = float(check_positive_float(h, "h"))
         if self.h <= 1.0:
             raise ValueError(f"h: helper examples must lie beyond the adversarial example (h > 1), got {h}")
-        if teacher_id is not None and not isinstance(teacher_id, str):
-            raise ValueError(f"teacher_id: expected a string, got {type(teacher_id).__name__}")
-        self.teacher_id = teacher_id
+        self.teacher_id = check_teacher_id(teacher_id)
 
     def params(self) -> dict[str, Any]:
-        out = super().params()
-        out.pop("teacher_id")
-        out["teacher"] = self.teacher_id or type(self.teacher.model).__name__
-        return out
+        return with_teacher_name(super().params(), self.teacher, self.teacher_id)
 
     def helper_examples(self, model: Classifier, x: Tensor, x_adv: Tensor) -> Tensor:
         """``x + h (x_adv - x)``, clipped to the model's input bounds."""
