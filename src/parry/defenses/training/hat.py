@@ -7,11 +7,11 @@ on helper examples,
 x' is TRADES' KL maximiser (``steps`` ascent steps from ``x + 0.001 * N(0, 1)``). The helper
 example lies ``h`` times as far along the adversarial direction (h = 2 in the paper: x + 2r),
 and its label ``y_helper`` is what a standard, non-robust model (the helper) predicts at x'.
-Adversarial training widens the margin along adversarial directions far beyond eps, which
-costs clean accuracy; the helper examples, labelled as a standard model sees them, tell the
-network where the boundary may lie. The defaults are the authors' CIFAR-10 settings (beta 2.5,
-gamma 0.5, h 2). Unlike the reference code, the helper examples are clipped
-to the input bounds (a Parry classifier takes inputs within its bounds only).
+The paper finds that adversarial training widens the margin along adversarial directions far
+beyond eps, which costs clean accuracy; the helper examples, labelled as a standard model sees
+them, tell the network where the boundary may lie. The defaults are the authors' CIFAR-10
+settings (beta 2.5, gamma 0.5, h 2). Unlike the reference code, the helper examples are
+clipped to the input bounds (a Parry classifier takes inputs within its bounds only).
 """
 
 from __future__ import annotations
