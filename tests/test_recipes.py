@@ -22,7 +22,7 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
-             "fashion-pgd-at-ema-madry-awp-sgd", "fashion-hat-madry"}
+             "fashion-pgd-at-ema-madry-awp-sgd", "fashion-hat-madry", "fashion-hat-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
@@ -48,6 +48,10 @@ def test_catalogue_has_the_documented_recipes():
     assert hat.objective == "hat" and hat.teacher == "fashion-standard" and hat.objective_params["gamma"] == 0.5
     assert dataclasses.replace(hat, name=madry.name, description=madry.description, objective=madry.objective,
                                objective_params=madry.objective_params, teacher=None) == madry
+    hat_sgd = RECIPES["fashion-hat-madry-awp-sgd"]
+    assert dataclasses.replace(hat_sgd, name=hat.name, description=hat.description, awp=None, optimizer=hat.optimizer,
+                               schedule=hat.schedule) == hat
+    assert (hat_sgd.awp, hat_sgd.optimizer, hat_sgd.schedule) == (sgd.awp, sgd.optimizer, sgd.schedule)
     cifar = RECIPES["cifar10-jpeg-pgd-at"]
     assert cifar.objective_params["eps"] == pytest.approx(8 / 255) and cifar.minutes == 120
     assert cifar.augment == RECIPES["cifar10-jpeg-standard"].augment == {"padding": 4, "flip": True}
