@@ -6,7 +6,7 @@ element when that is positive, and nothing when it is not (PyTorch's ReLU has de
 at 0). Run in the second order, the ReLU and its backward touch a quarter of the elements
 behind a 2x2 pool. On the Madry MNIST CNN the ReLUs took about 9 % of a C&W-L2 run's time
 (CPU, one thread, 100 points), most of it on the convolutions' full-size outputs; with the
-pool first the run was 1.11x faster, with the same results bit for bit.
+pool first the run was 1.11-1.15x faster, with the same results bit for bit.
 
 Used by :meth:`parry.Classifier.attack_mode` on CPUs: each plain ``nn.Sequential`` in which
 an ``nn.ReLU`` is directly followed by an ``nn.MaxPool2d`` runs the pair in the other order,
