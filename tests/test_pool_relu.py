@@ -68,3 +68,9 @@ def test_the_forward_is_restored_when_the_body_raises():
             assert "forward" in vars(model)
             raise RuntimeError("boom")
     assert "forward" not in vars(model)
+
+
+def test_a_model_that_is_not_a_module_is_refused_by_name():
+    with pytest.raises(TypeError, match="^model: expected an nn.Module"):
+        with pool_before_relu(lambda x: x):
+            pass

@@ -17,6 +17,7 @@ difference.
 from __future__ import annotations
 
 from contextlib import contextmanager
+from functools import partial
 from typing import Callable, Iterator
 
 import torch.nn.functional as F
@@ -33,10 +34,6 @@ def _swappable(relu: nn.Module, pool: nn.Module) -> bool:
             and not _has_hooks(relu) and not _has_hooks(pool))
 
 
-def _pool_then_relu(pool: nn.MaxPool2d) -> Callable[[Tensor], Tensor]:
-    return lambda x: F.relu(pool(x))
-
-
 def _plan(sequential: nn.Sequential) -> list[Callable[[Tensor], Tensor]] | None:
     """The Sequential's steps with every swappable (ReLU, MaxPool2d) pair as one step; None when
     there is no such pair or the Sequential itself cannot be switched."""
@@ -45,7 +42,8 @@ def _plan(sequential: nn.Sequential) -> list[Callable[[Tensor], Tensor]] | None:
     children, steps, i, swapped = list(sequential), [], 0, False
     while i < len(children):
         if i + 1 < len(children) and _swappable(children[i], children[i + 1]):
-            steps.append(_pool_then_relu(children[i + 1]))
+            pool = children[i + 1]
+            steps.append(lambda x, pool=pool: F.relu(pool(x)))
             i, swapped = i + 2, True
         else:
             steps.append(children[i])
@@ -64,12 +62,14 @@ def pool_before_relu(model: nn.Module) -> Iterator[int]:
     """For the duration, every (ReLU, MaxPool2d) pair of ``model``'s plain Sequentials runs as
     max-pool then ReLU; yields how many Sequentials were switched. Restored also when the body
     raises."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
     switched = []
     try:
         for module in model.modules():
             steps = _plan(module)
             if steps is not None:
-                module.forward = (lambda s: lambda x: _run(s, x))(steps)  # shadows the class's forward
+                module.forward = partial(_run, steps)  # an instance attribute shadows the class's forward
                 switched.append(module)
         yield len(switched)
     finally:
