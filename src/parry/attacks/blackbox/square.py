@@ -20,7 +20,11 @@ The fraction ``p`` follows the paper's schedule (halved after iterations 10, 50,
 1000, 2000, 4000, 6000 and 8000 of 10,000), rescaled to the budget. ``queries`` bounds the
 model queries per sample over the whole call, counting the initial one; with several restarts
 the budget is split evenly between them. In evaluation mode (``early_stop``) a point stops as
-soon as it is adversarial. Squares are drawn independently per sample.
+soon as it is adversarial. Squares are drawn independently per sample, as in the paper's own
+code; ``shared_squares=True`` instead draws one square (and, for Linf, one sign per channel) for
+the whole batch at each iteration and never redraws a no-op proposal, as AutoAttack's reference
+code and its PyTorch port in torchattacks do. The per-sample draw is the stronger of the two
+(README: agreement table), so it is the default.
 """
 
 from __future__ import annotations
@@ -43,6 +47,13 @@ def _signs(shape: tuple[int, ...], like: Tensor, generator: torch.Generator | No
     return (torch.randint(0, 2, shape, device=like.device, generator=generator) * 2 - 1).to(like.dtype)
 
 
+def _corners(n: int, side: int, h: int, w: int, device: torch.device, generator: torch.Generator | None,
+             shared: bool) -> tuple[Tensor, Tensor]:
+    """Top-left corners of the n squares: drawn per sample, or one drawn for all (``shared``)."""
+    rows, cols = random_corners(1 if shared else n, side, h, w, device, generator)
+    return rows.expand(n), cols.expand(n)
+
+
 class Square(Attack):
     """Square attack (Linf or L2), untargeted or targeted (``target=``: margin towards the target).
 
@@ -52,6 +63,8 @@ class Square(Attack):
         p_init: initial fraction of pixels changed per proposal, in (0, 1].
         restarts: runs on the points not yet broken, sharing the query budget evenly.
         loss: 'margin' (default) or 'ce', maximised.
+        shared_squares: one square per iteration for the whole batch (AutoAttack's reference code)
+            instead of one per sample.
     """
 
     name = "square"
@@ -59,8 +72,11 @@ class Square(Attack):
 
     def __init__(self, eps: Eps, norm: object = "linf", *, queries: int = 5000, p_init: float = 0.8,
                  restarts: int = 1, loss: str = "margin", early_stop: bool = True,
-                 seed: int | None = None) -> None:
+                 shared_squares: bool = False, seed: int | None = None) -> None:
         super().__init__(eps, norm, early_stop=early_stop, seed=seed)
+        if not isinstance(shared_squares, bool):
+            raise TypeError(f"shared_squares: expected a bool, got {type(shared_squares).__name__}")
+        self.shared_squares = shared_squares
         self.queries = check_positive_int(queries, "queries")
         self.restarts = check_positive_int(restarts, "restarts")
         if self.restarts > self.queries:
@@ -126,9 +142,9 @@ class Square(Attack):
             iterations += 1
             p = p_schedule(self.p_init, it, budget)
             if self.norm == "linf":
-                x_new = self._propose_linf(cx, cbest, ce, p, low, high, ctx)
+                x_new = self._propose_linf(cx, cbest, ce, p, low, high, ctx, self.shared_squares)
             else:
-                x_new = self._propose_l2(cx, cbest, ce, p, low, high, ctx)
+                x_new = self._propose_l2(cx, cbest, ce, p, low, high, ctx, self.shared_squares)
             logits = classifier(x_new)
             new_loss = loss_fn(logits, cy, ctarget)
             new_succ = is_adversarial(logits, cy, ctarget)
@@ -175,14 +191,14 @@ class Square(Attack):
     # ------------------------------------------------------------------ proposals
     @staticmethod
     def _propose_linf(x: Tensor, x_best: Tensor, e: Tensor, p: float, low: float, high: float,
-                      ctx: RunContext) -> Tensor:
+                      ctx: RunContext, shared: bool) -> Tensor:
         n, c, h, w = x.shape
         side = square_side(p, h, w, c)
-        rows, cols = random_corners(n, side, h, w, x.device, ctx.generator)
+        rows, cols = _corners(n, side, h, w, x.device, ctx.generator, shared)
         index = window_index(rows, cols, side)
         x_win, best_win = get_window(x, index), get_window(x_best, index)
-        signs = _signs((n, c, 1, 1), x, ctx.generator)
-        for _ in range(_SIGN_RETRIES):  # a proposal equal to the current square wastes a query: redraw
+        signs = _signs((1 if shared else n, c, 1, 1), x, ctx.generator).expand(n, c, 1, 1)
+        for _ in range(0 if shared else _SIGN_RETRIES):  # a proposal equal to the current square wastes a query: redraw
             unchanged = ((x_win + e * signs).clamp(low, high) - best_win).abs().flatten(1).amax(dim=1) < 1e-7
             fresh = -signs if c == 1 else _signs((n, c, 1, 1), x, ctx.generator)
             signs = torch.where(unchanged.view(n, 1, 1, 1), fresh, signs)
@@ -190,14 +206,14 @@ class Square(Attack):
 
     @staticmethod
     def _propose_l2(x: Tensor, x_best: Tensor, e: Tensor, p: float, low: float, high: float,
-                    ctx: RunContext) -> Tensor:
+                    ctx: RunContext, shared: bool) -> Tensor:
         n, c, h, w = x.shape
         side = square_side(p, h, w, c, minimum=3)
         if side % 2 == 0:  # odd sides, as in the paper's code
             side = side + 1 if side + 1 <= min(h, w) else side - 1
         delta = x_best - x
-        rows1, cols1 = random_corners(n, side, h, w, x.device, ctx.generator)
-        rows2, cols2 = random_corners(n, side, h, w, x.device, ctx.generator)
+        rows1, cols1 = _corners(n, side, h, w, x.device, ctx.generator, shared)
+        rows2, cols2 = _corners(n, side, h, w, x.device, ctx.generator, shared)
         index1 = window_index(rows1, cols1, side)
         mask1 = window_mask(rows1, cols1, side, h, w)
         mask2 = window_mask(rows2, cols2, side, h, w)
