@@ -12,7 +12,7 @@ run back to back after waiting for a quiet CPU.
 
 Row 1, AutoAttack 'standard' (Croce & Hein 2020), Linf eps 0.3, on the adversarially trained
 LeNet of the tests (``tests/robust_model.py``: FGSM-RS, 3 epochs; cached), n points spread
-over the MNIST test set, seed 0:
+over the MNIST test set, seed 0 (``--seed``: another seed for every contender of the row):
   (a) Parry ``autoattack(0.3, 'linf', preset='standard')``: APGD-CE, APGD-T (9 targets),
       FAB-T (9 targets), 100 iterations each, Square 5,000 queries, each on the survivors;
   (b) torchattacks 3.5.1: the same four attacks at the same budgets chained on the survivors
@@ -65,17 +65,17 @@ def check_linf(adv: Tensor, x: Tensor, eps: float) -> bool:
 
 
 # ---------------------------------------------------------------------- row 1: AutoAttack
-def parry_autoattack(clf, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Any]]:
+def parry_autoattack(clf, x: Tensor, y: Tensor, seed: int) -> tuple[Tensor, dict[str, Any]]:
     from parry.attacks.autoattack import autoattack
 
-    out = autoattack(EPS, "linf", preset="standard", seed=0, batch_size=x.shape[0])(clf, x, y)
+    out = autoattack(EPS, "linf", preset="standard", seed=seed, batch_size=x.shape[0])(clf, x, y)
     return out.result.adv, {"stages": [{k: row[k] for k in ("stage", "accuracy", "time_s")} for row in out.table()]}
 
 
-def torchattacks_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Any]]:
+def torchattacks_autoattack(model: nn.Module, x: Tensor, y: Tensor, seed: int) -> tuple[Tensor, dict[str, Any]]:
     import torchattacks
 
-    common = dict(norm="Linf", eps=EPS, seed=0)
+    common = dict(norm="Linf", eps=EPS, seed=seed)
     chain = torchattacks.MultiAttack([
         torchattacks.APGD(model, steps=100, n_restarts=1, loss="ce", **common),
         torchattacks.APGDT(model, steps=100, n_restarts=1, n_classes=10, **common),
@@ -92,9 +92,11 @@ def art_estimator(model: nn.Module, x: Tensor):
                              clip_values=(0.0, 1.0), device_type="gpu" if x.is_cuda else "cpu")
 
 
-def art_autoattack(model: nn.Module, x: Tensor, y: Tensor) -> tuple[Tensor, dict[str, Any]]:
+def art_autoattack(model: nn.Module, x: Tensor, y: Tensor, seed: int) -> tuple[Tensor, dict[str, Any]]:
     from art.attacks.evasion import AutoProjectedGradientDescent, SquareAttack
 
+    np.random.seed(seed)  # ART draws its random starts and squares from NumPy's global generator
+    torch.manual_seed(seed)
     est = art_estimator(model, x)
     n = x.shape[0]
     xs, ys = x.cpu().numpy(), y.cpu().numpy()
@@ -176,6 +178,8 @@ def main() -> None:
                         help="torch threads for every contender (default: torch's own choice); 1 is steadier "
                              "on a machine shared with other jobs")
     parser.add_argument("--device", default="cpu", help="cpu (default) or cuda")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of every AutoAttack contender (default 0); another seed writes its own JSON file")
     parser.add_argument("--max-wait", type=float, default=300,
                         help="seconds to wait for a quiet CPU before each contender")
     parser.add_argument("--skip", default="", help="comma-separated contenders to skip, e.g. art-aa,art-cw; a "
@@ -197,9 +201,9 @@ def main() -> None:
     x, y = (t.to(device) for t in test.spread(n_aa).tensors())
     rows: dict[str, list[dict[str, Any]]] = {"autoattack": [], "cw": []}
 
-    aa = {"parry": lambda: parry_autoattack(as_classifier(robust), x, y),
-          "torchattacks": lambda: torchattacks_autoattack(robust, x, y),
-          "art": lambda: art_autoattack(robust, x, y)}
+    aa = {"parry": lambda: parry_autoattack(as_classifier(robust), x, y, args.seed),
+          "torchattacks": lambda: torchattacks_autoattack(robust, x, y, args.seed),
+          "art": lambda: art_autoattack(robust, x, y, args.seed)}
     for name, fn in aa.items():
         if f"{name}-aa" in skip:
             continue
@@ -234,11 +238,13 @@ def main() -> None:
     environment = {**_common.environment(["torchattacks", "art", "foolbox"]),
                    "quiet_gate": {"waited_s": gate.waited_s, "gave_up": gate.gave_up}, "threads": args.threads,
                    "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"}
-    sections = {"autoattack": {"eps": EPS, "norm": "linf", "points": n_aa, "model": "tests/robust_model.py LeNet",
+    sections = {"autoattack": {"eps": EPS, "norm": "linf", "points": n_aa, "seed": args.seed,
+                               "model": "tests/robust_model.py LeNet",
                                "rows": rows["autoattack"], "environment": environment},
                 "cw": {"params": CW, "points": n_cw, "model": "madry-mnist 1 epoch",
                        "model_sha256": meta.get("sha256"), "rows": rows["cw"], "environment": environment}}
-    path = _common.RESULTS / ("autoattack_cw.json" if device.type == "cpu" else f"autoattack_cw_{device.type}.json")
+    stem = "autoattack_cw" + ("" if device.type == "cpu" else f"_{device.type}") + (f"_seed{args.seed}" if args.seed else "")
+    path = _common.RESULTS / f"{stem}.json"
     report = json.loads(path.read_text()) if path.is_file() and not args.quick else {}
     # a row (section) is always measured in one run: sections this run skipped entirely keep their
     # earlier measurement, with that run's own environment
