@@ -34,6 +34,8 @@ def main() -> None:
     parser.add_argument("--restarts", type=int, default=10)
     parser.add_argument("--mirror", default=None, help="data mirror, e.g. file:///work/shared/data")
     args = parser.parse_args()
+    if args.restarts < 1:
+        parser.error(f"--restarts: must be >= 1, got {args.restarts}")
     clf, meta = load_checkpoint(args.model)
     name = f"{args.model.parent.name}/{args.model.name}"
     with ResultsStore(args.store, create=False) as db:
