@@ -158,6 +158,8 @@ def test_train_recipe_writes_best_and_last_then_resumes(tmp_path, data_root, mir
     first = runner.invoke(main, args)
     assert first.exit_code == 0, first.output
     assert "64 training images, 32 held out (attack: PGD-10)" in first.output
+    # the description states the catalogue's 60 minutes; the run says what it really has
+    assert "60 minutes" in first.output and "this run's budget: 1 epoch\n" in first.output
     assert "held-out robust" in first.output
     for name in ("best", "last"):
         sidecar = json.loads((out / f"{name}.json").read_text())

@@ -17,6 +17,15 @@ from parry.zoo.checkpoint import load_checkpoint
 _PLAIN_ONLY = ("arch", "dataset", "optimizer", "lr", "momentum", "weight_decay", "schedule")
 
 
+def _budget(recipe: Recipe) -> str:
+    """The run's budget as it is (the description states the catalogue's, which overrides change)."""
+    epochs = f"{recipe.epochs} epoch{'' if recipe.epochs == 1 else 's'}"
+    if recipe.minutes is None:
+        return epochs
+    cap = "" if recipe.epochs is None else f", at most {epochs}"
+    return f"{recipe.minutes:g} minutes{cap}"
+
+
 def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float | None, eval_points: int | None,
                seed: int, batch_size: int, limit: int | None, resume: bool, fast: bool, device: str,
                data_root: str | None, mirror: str | None, out: Path | None, progress: bool,
@@ -65,6 +74,7 @@ def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float
         raise click.UsageError(str(exc)) from exc
     fast_path = trainer.fast.params()
     click.echo(f"recipe {recipe.name}: {recipe.description}")
+    click.echo(f"this run's budget: {_budget(recipe)}")
     attack = trainer.eval_attack
     steps = getattr(attack, "steps", None)
     check = "none" if attack is None else type(attack).__name__ + (f"-{steps}" if steps else "")
