@@ -35,6 +35,13 @@ def test_zoo_networks_give_the_same_logits_and_gradients(architecture, switched,
     assert torch.equal(eager[0], clf(x)) and not any("forward" in vars(m) for m in clf.modules())
 
 
+def test_a_non_monotone_activation_is_not_switched():
+    # SiLU dips below zero, so max-pooling does not commute with it: the pairs must stay in order
+    clf = make_classifier("madry-mnist", "mnist", activation="silu")
+    with pool_before_relu(clf.model) as count:
+        assert count == 0
+
+
 def test_a_window_without_positive_values_sends_no_gradient():
     x = torch.tensor([[[[-1.0, -2.0], [-3.0, -4.0]], [[0.0, -1.0], [2.0, 1.0]]]]).requires_grad_(True)
     model = nn.Sequential(nn.ReLU(), nn.MaxPool2d(2))

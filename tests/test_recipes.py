@@ -22,7 +22,8 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
-             "fashion-pgd-at-ema-madry-awp-sgd", "fashion-hat-madry", "fashion-hat-madry-awp-sgd"}
+             "fashion-pgd-at-ema-madry-awp-sgd", "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry",
+             "fashion-hat-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
@@ -44,6 +45,9 @@ def test_catalogue_has_the_documented_recipes():
     assert sgd.optimizer == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
     assert dataclasses.replace(sgd, name=awp.name, description=awp.description, optimizer=awp.optimizer,
                                schedule=awp.schedule) == awp
+    silu = RECIPES["fashion-pgd-at-ema-madry-awp-silu"]
+    assert dataclasses.replace(silu, name=awp.name, description=awp.description, arch_kwargs={}) == awp
+    assert silu.arch_kwargs == {"activation": "silu"}
     hat = RECIPES["fashion-hat-madry"]
     assert hat.objective == "hat" and hat.teacher == "fashion-standard" and hat.objective_params["gamma"] == 0.5
     assert dataclasses.replace(hat, name=madry.name, description=madry.description, objective=madry.objective,

@@ -89,6 +89,20 @@ def test_cifar_cnn_without_batch_norm_and_dataset_normalisation():
     assert make_classifier("small-cnn", "fashion-mnist").mean is None
 
 
+def test_madry_cnn_with_silu_has_the_same_weights_and_another_function():
+    torch.manual_seed(0)
+    relu = build("madry-mnist")
+    torch.manual_seed(0)
+    silu = build("madry-mnist", activation="silu")
+    assert not any(isinstance(m, nn.ReLU) for m in silu.modules())
+    assert sum(isinstance(m, nn.SiLU) for m in silu.modules()) == 3
+    assert all(torch.equal(a, b) for a, b in zip(relu.state_dict().values(), silu.state_dict().values()))
+    x = torch.rand(2, 1, 28, 28)
+    assert not torch.allclose(relu(x), silu(x))
+    with pytest.raises(ValueError, match="activation: unknown name 'gelu'; valid names: relu, silu"):
+        build("madry-mnist", activation="gelu")
+
+
 def test_registry_rejects_unknown_names_and_bad_shapes():
     with pytest.raises(ValueError, match="valid names: madry-mnist"):
         build("resnet-9000")
@@ -111,7 +125,8 @@ def _save(tmp_path: Path, arch: str = "small-cnn", dataset: str = "mnist", **kw)
 
 
 @pytest.mark.parametrize("arch,dataset,kw", [("small-cnn", "mnist", {}),
-                                             ("cifar-cnn", "cifar10", {"batch_norm": False})])
+                                             ("cifar-cnn", "cifar10", {"batch_norm": False}),
+                                             ("madry-mnist", "fashion-mnist", {"activation": "silu"})])
 def test_checkpoint_round_trip(tmp_path, arch, dataset, kw):
     clf, stem, path = _save(tmp_path, arch, dataset, **kw)
     assert path == Path(str(stem) + ".safetensors") and path.is_file()
@@ -126,7 +141,7 @@ def test_checkpoint_round_trip(tmp_path, arch, dataset, kw):
     assert meta["metrics"] == {"test_accuracy": 0.5} and len(meta["sha256"]) == 64
     assert meta["parry_version"] and meta["torch_version"] == torch.__version__
     assert meta["created_utc"].endswith("+00:00")
-    assert (meta["mean"] is None) == (dataset == "mnist")
+    assert (meta["mean"] is None) == (dataset != "cifar10")
     assert not list(path.parent.glob("*.tmp"))  # atomic writes leave nothing behind
 
 

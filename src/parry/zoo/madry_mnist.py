@@ -1,28 +1,40 @@
 """The MNIST CNN of Madry et al., "Towards Deep Learning Models Resistant to
 Adversarial Attacks", ICLR 2018 (the model of their MNIST challenge).
+
+``activation="silu"`` swaps its ReLUs for SiLU (x * sigmoid(x)): Xie et al., "Smooth
+Adversarial Training" (arXiv 2006.14536, 2020), found smooth activations to give adversarial
+training better gradients, in its inner maximisation and in its weight updates, and more
+robustness at the same clean accuracy; Gowal et al., "Uncovering the Limits of Adversarial
+Training against Norm-Bounded Adversarial Examples" (2020), found SiLU (Swish) the best of
+the activations they compared.
 """
 
 from __future__ import annotations
 
 from torch import Tensor, nn
 
+ACTIVATIONS: dict[str, type[nn.Module]] = {"relu": nn.ReLU, "silu": nn.SiLU}
+
 
 class MadryMNISTCNN(nn.Module):
-    """conv5x5(32, pad 2) - ReLU - maxpool2 - conv5x5(64, pad 2) - ReLU - maxpool2 -
-    fc(7*7*64 -> 1024) - ReLU - fc(1024 -> num_classes).
+    """conv5x5(32, pad 2) - act - maxpool2 - conv5x5(64, pad 2) - act - maxpool2 -
+    fc(7*7*64 -> 1024) - act - fc(1024 -> num_classes), act being ReLU (the paper's) or SiLU.
 
     Takes (N, in_channels, 28, 28) inputs (already normalised) and returns logits.
     With the defaults (1 channel, 10 classes) it has 3,274,634 parameters.
     """
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10) -> None:
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, activation: str = "relu") -> None:
         super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation: unknown name {activation!r}; valid names: {', '.join(ACTIVATIONS)}")
+        act = ACTIVATIONS[activation]
         self.features = nn.Sequential(
-            nn.Conv2d(in_channels, 32, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 5, padding=2), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(in_channels, 32, 5, padding=2), act(), nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 5, padding=2), act(), nn.MaxPool2d(2),
         )
         self.classifier = nn.Sequential(
-            nn.Flatten(), nn.Linear(7 * 7 * 64, 1024), nn.ReLU(), nn.Linear(1024, num_classes),
+            nn.Flatten(), nn.Linear(7 * 7 * 64, 1024), act(), nn.Linear(1024, num_classes),
         )
 
     def forward(self, x: Tensor) -> Tensor:

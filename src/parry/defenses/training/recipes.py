@@ -302,6 +302,10 @@ _FASHION_AWP_SGD = dataclasses.replace(
     _FASHION_MADRY_AWP, name="fashion-pgd-at-ema-madry-awp-sgd", schedule="one-cycle", optimizer=_SGD,
     description="fashion-pgd-at-ema-madry-awp with SGD (momentum 0.9, weight decay 5e-4, one-cycle to 0.05) instead of "
     "Adam without weight decay (Pang et al. 2021; Wu et al. 2020).")
+_FASHION_MADRY_AWP_SILU = dataclasses.replace(
+    _FASHION_MADRY_AWP, name="fashion-pgd-at-ema-madry-awp-silu", arch_kwargs={"activation": "silu"},
+    description="fashion-pgd-at-ema-madry-awp with SiLU in place of the Madry CNN's ReLUs (smooth adversarial "
+    "training, Xie et al. 2020).")
 _FASHION_HAT = dataclasses.replace(
     _FASHION_MADRY, name="fashion-hat-madry", objective="hat", teacher="fashion-standard",
     objective_params={"eps": 0.1, "steps": 10, "beta": 2.5, "gamma": 0.5, "h": 2.0},
@@ -326,6 +330,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                         "(random crop of the zero-padded image; Rebuffi et al. 2021)."),
     _FASHION_MADRY_AWP,
     _FASHION_AWP_SGD,
+    _FASHION_MADRY_AWP_SILU,
     _FASHION_HAT,
     dataclasses.replace(_FASHION_HAT, name="fashion-hat-madry-awp-sgd", awp=_FASHION_AWP_SGD.awp,
                         optimizer=_FASHION_AWP_SGD.optimizer, schedule=_FASHION_AWP_SGD.schedule,
