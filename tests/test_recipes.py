@@ -16,7 +16,7 @@ from synthetic import patches
 
 
 DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gradient-reg", "gradient-reg-lipschitz", "lipschitz",
-            "distillation-teacher", "distillation", "ard")
+            "distillation-teacher", "distillation", "ard", "pgd-at-lenet")
 
 
 def test_catalogue_has_the_documented_recipes():
@@ -32,6 +32,11 @@ def test_catalogue_has_the_documented_recipes():
     ema = {k: v for k, v in RECIPES["mnist-pgd-at-ema"].params().items() if k not in ("name", "description")}
     assert ema == {**{k: v for k, v in pgd.params().items() if k not in ("name", "description")}, "ema_decay": 0.999}
     assert RECIPES["mnist-lipschitz-r158"].objective_params["radius"] == 1.58
+    for prefix in ("mnist", "fashion"):
+        lenet, ard = RECIPES[f"{prefix}-pgd-at-lenet"], RECIPES[f"{prefix}-ard"]
+        assert lenet.architecture == ard.architecture == "lenet" and lenet.objective_params == ard.objective_params
+        assert dataclasses.replace(lenet, name=f"{prefix}-pgd-at", architecture="small-cnn",
+                                   description=RECIPES[f"{prefix}-pgd-at"].description) == RECIPES[f"{prefix}-pgd-at"]
     madry = RECIPES["fashion-pgd-at-ema-madry"]
     assert madry.architecture == "madry-mnist"
     assert dataclasses.replace(madry, name="fashion-pgd-at-ema", architecture="small-cnn",

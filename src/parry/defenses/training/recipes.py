@@ -285,6 +285,9 @@ def _defences(prefix: str, dataset: str, label: str, eps: float, ramp: float, tr
         Recipe(f"{prefix}-ard", f"ARD (Goldblum et al.) of the {prefix}-pgd-at model into LeNet {at}, 10 ascent "
                f"steps, Adam, eps warm-up over {ramp:g} epochs, 60 minutes.", "lenet", dataset, "ard",
                {"eps": eps, "steps": 10}, **adversarial, teacher=f"{prefix}-pgd-at"),
+        Recipe(f"{prefix}-pgd-at-lenet", f"PGD-10 adversarial training {at} as {prefix}-pgd-at, on LeNet: "
+               f"{prefix}-ard's student trained without a teacher.", "lenet", dataset, "pgd-at",
+               {"eps": eps, "steps": 10}, **adversarial),
     ]
 
 
