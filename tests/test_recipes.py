@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from parry.defenses.training import PGDAT, OptimizerSpec, Trainer
+from parry.defenses.training.augment import RandomCrop
 from parry.defenses.training.fast import FastPath, bf16_supported
 from parry.defenses.training.recipes import RECIPES, RecipeTrainer, build, get_recipe, split_heldout
 from parry.zoo import make_classifier
@@ -22,7 +23,7 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
-             "fashion-pgd-at-ema-madry-awp-sgd", "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry",
+             "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd-at-ema-madry-awp-sgd", "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry",
              "fashion-hat-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
@@ -46,6 +47,9 @@ def test_catalogue_has_the_documented_recipes():
     awp = RECIPES["fashion-pgd-at-ema-madry-awp"]
     assert dataclasses.replace(awp, name=madry.name, description=madry.description, awp=None) == madry
     assert awp.awp == {"gamma": 5e-3, "start_epoch": 2} and awp.eps_ramp_epochs == 2
+    flip = RECIPES["fashion-pgd-at-ema-madry-awp-flip"]
+    assert dataclasses.replace(flip, name=awp.name, description=awp.description, augment=None) == awp
+    assert flip.make_augment() == RandomCrop(padding=0, flip=True)
     sgd = RECIPES["fashion-pgd-at-ema-madry-awp-sgd"]
     assert sgd.optimizer == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
     assert dataclasses.replace(sgd, name=awp.name, description=awp.description, optimizer=awp.optimizer,

@@ -37,6 +37,10 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
 - ``pgd-at-ema-madry-awp`` (Fashion-MNIST only): ``pgd-at-ema-madry`` with adversarial weight
   perturbation (Wu et al., NeurIPS 2020; gamma 5e-3, the paper's value, from epoch 2, the end
   of the eps warm-up), the other remedy for robust overfitting.
+- ``pgd-at-ema-madry-awp-flip`` (Fashion-MNIST only): ``pgd-at-ema-madry-awp`` with half of the
+  training images mirrored left to right (no shift): a milder augmentation than the crops, which
+  did not pay within the budget, against the same overfitting (Rebuffi et al., NeurIPS 2021:
+  augmentation helps adversarial training together with a weight average).
 - ``pgd-at-ema-madry-awp-sgd`` (Fashion-MNIST only): the same with SGD (momentum 0.9, weight
   decay 5e-4, one-cycle to 0.05) instead of Adam without weight decay: the optimiser of Wu et
   al.'s AWP runs, and Pang et al. (ICLR 2021) found weight decay to matter much in adversarial
@@ -332,6 +336,10 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                         description="fashion-pgd-at-ema-madry with every training image shifted by up to 2 pixels "
                         "(random crop of the zero-padded image; Rebuffi et al. 2021)."),
     _FASHION_MADRY_AWP,
+    dataclasses.replace(_FASHION_MADRY_AWP, name="fashion-pgd-at-ema-madry-awp-flip",
+                        augment={"padding": 0, "flip": True},
+                        description="fashion-pgd-at-ema-madry-awp with half of the training images mirrored left to "
+                        "right (no shift; Rebuffi et al. 2021)."),
     _FASHION_AWP_SGD,
     _FASHION_MADRY_AWP_SILU,
     _FASHION_HAT,
