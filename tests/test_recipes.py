@@ -24,7 +24,7 @@ def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
              "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd-at-ema-madry-awp-sgd", "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry",
-             "fashion-hat-madry-awp-sgd"}
+             "fashion-hat-madry-flip", "fashion-hat-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
@@ -61,6 +61,9 @@ def test_catalogue_has_the_documented_recipes():
     assert hat.objective == "hat" and hat.teacher == "fashion-standard" and hat.objective_params["gamma"] == 0.5
     assert dataclasses.replace(hat, name=madry.name, description=madry.description, objective=madry.objective,
                                objective_params=madry.objective_params, teacher=None) == madry
+    hat_flip = RECIPES["fashion-hat-madry-flip"]
+    assert dataclasses.replace(hat_flip, name=hat.name, description=hat.description, augment=None) == hat
+    assert hat_flip.augment == flip.augment
     hat_sgd = RECIPES["fashion-hat-madry-awp-sgd"]
     assert dataclasses.replace(hat_sgd, name=hat.name, description=hat.description, awp=None, optimizer=hat.optimizer,
                                schedule=hat.schedule) == hat
