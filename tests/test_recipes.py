@@ -23,8 +23,9 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
-             "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd-at-ema-madry-awp-sgd", "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry",
-             "fashion-hat-madry-flip", "fashion-hat-madry-awp-sgd"}
+             "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd-at-ema-madry-awp-sgd",
+             "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry", "fashion-hat-madry-flip",
+             "fashion-hat-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
