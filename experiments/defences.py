@@ -67,8 +67,8 @@ def train(recipe: str, teacher: str | None, args: argparse.Namespace) -> Path:
     budget = [] if args.epochs is None else ["--epochs", str(args.epochs)]
     budget += [] if args.limit is None else ["--limit", str(args.limit)]
     if not _finished(out):
-        parry("train", "--recipe", recipe, "--out", str(out), "--resume", "--no-progress", *budget, *extra,
-              *mirror_args(), dry=args.dry_run)
+        parry("train", "--recipe", recipe, "--out", str(out), "--resume", "--no-progress", "--seed", str(args.seed),
+              *budget, *extra, *mirror_args(), dry=args.dry_run)
     return out
 
 
@@ -174,6 +174,8 @@ def main() -> None:
     parser.add_argument("--preset", choices=("standard", "fast"), default="standard")
     parser.add_argument("--epochs", type=int, default=None, help="override every recipe's budget (smoke runs)")
     parser.add_argument("--limit", type=int, default=None, help="train on this many images (smoke runs)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of every training run (default 0); give each seed its own --out")
     parser.add_argument("--out", type=Path, default=REPO / "runs" / "results", help="default: runs/results")
     parser.add_argument("--dry-run", action="store_true", help="print the commands only")
     args = parser.parse_args()

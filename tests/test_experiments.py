@@ -38,3 +38,12 @@ def test_defences_driver_has_the_cifar_rows(tmp_path):
     trained = [line.split("--recipe ")[1].split()[0] for line in run.stdout.splitlines() if "$ parry train" in line]
     assert trained == ["cifar10-jpeg-standard", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at",
                        "cifar10-jpeg-pgd7-at"]
+
+
+def test_defences_driver_passes_the_seed_to_every_training_run(tmp_path):
+    args = [sys.executable, str(SCRIPT), "--dataset", "fashion", "--rows", "pgd-at", "--seed", "3", "--dry-run",
+            "--out", str(tmp_path)]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    trained = [line for line in run.stdout.splitlines() if "$ parry train" in line]
+    assert len(trained) == 2 and all("--seed 3" in line for line in trained)
