@@ -285,7 +285,7 @@ def test_cli_train_end_to_end_with_a_stand_in(tmp_path, monkeypatch):
     result = CliRunner().invoke(train, [
         "--arch", "small-cnn", "--dataset", "mnist", "--epochs", "2", "--batch-size", "16",
         "--limit", "32", "--seed", "3", "--device", "cpu", "--mirror", "file:///nowhere",
-        "--out", str(out), "--no-progress"])
+        "--arch-option", "drop=0.25", "--out", str(out), "--no-progress"])
     assert result.exit_code == 0, result.output
     assert calls == [("mnist", "train", "file:///nowhere"), ("mnist", "test", "file:///nowhere")]
     assert "clean test accuracy" in result.output and "on all 40 test images" in result.output
@@ -293,6 +293,8 @@ def test_cli_train_end_to_end_with_a_stand_in(tmp_path, monkeypatch):
     assert meta["recipe"]["seed"] == 3 and meta["recipe"]["limit"] == 32 and meta["recipe"]["epochs"] == 2
     assert meta["metrics"]["train_points"] == 32 and meta["metrics"]["steps"] == 4
     assert meta["metrics"]["test_points"] == 40 and 0.0 <= meta["metrics"]["test_accuracy"] <= 1.0
+    assert meta["arch_kwargs"] == {"drop": 0.25} == meta["recipe"]["arch_kwargs"]
+    assert [m.p for m in clf.modules() if isinstance(m, nn.Dropout)] == [0.25]  # rebuilt with the option
 
 
 def test_cli_train_help_documents_every_option():
@@ -306,6 +308,21 @@ def test_cli_train_help_documents_every_option():
 def test_cli_train_rejects_bad_options():
     result = CliRunner().invoke(train, ["--arch", "vgg", "--no-progress"])
     assert result.exit_code == 2 and "--arch" in result.output
+
+
+@pytest.mark.parametrize("options, word", [
+    (["activation=silu", "activation=relu"], "given twice"), (["silu"], "KEY=VALUE"), (["1x=2"], "KEY=VALUE"),
+    (["width=2"], "rejects"), (["activation=tanh"], "activation")])
+def test_cli_train_rejects_bad_arch_options(options, word):
+    args = ["--arch", "madry-mnist", "--no-progress"] + [a for o in options for a in ("--arch-option", o)]
+    result = CliRunner().invoke(train, args)
+    assert result.exit_code == 2 and word in result.output, result.output
+
+
+def test_cli_train_refuses_arch_options_with_a_recipe(tmp_path):
+    result = CliRunner().invoke(train, ["--recipe", "mnist-standard", "--arch-option", "drop=0.1",
+                                        "--out", str(tmp_path / "x"), "--no-progress"])
+    assert result.exit_code == 2 and "--arch-option" in result.output, result.output
 
 
 def test_cli_train_rejects_an_architecture_that_does_not_fit_the_dataset():

@@ -14,7 +14,7 @@ from parry.defenses.training.recipes import Recipe, RecipeTrainer, build, get_re
 from parry.zoo.checkpoint import load_checkpoint
 
 #: plain-training options that a recipe fixes itself
-_PLAIN_ONLY = ("arch", "dataset", "optimizer", "lr", "momentum", "weight_decay", "schedule")
+_PLAIN_ONLY = ("arch", "arch_option", "dataset", "optimizer", "lr", "momentum", "weight_decay", "schedule")
 
 
 def _budget(recipe: Recipe) -> str:

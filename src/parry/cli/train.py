@@ -8,8 +8,10 @@ resumable state in ``--out``.
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -23,11 +25,30 @@ from parry.defenses.training.recipes import RECIPES
 from parry.zoo.trainer import OPTIMIZERS, SCHEDULES, evaluate_accuracy, train_classifier
 
 
+def _arch_options(ctx: click.Context, param: click.Parameter, values: tuple[str, ...]) -> dict[str, Any]:
+    """``KEY=VALUE`` pairs as architecture keyword arguments (a VALUE that is not JSON stays text)."""
+    options: dict[str, Any] = {}
+    for item in values:
+        key, sep, text = item.partition("=")
+        if not sep or not key.isidentifier():
+            raise click.BadParameter(f"{item!r}: expected KEY=VALUE with KEY a Python name", ctx, param)
+        if key in options:
+            raise click.BadParameter(f"{key!r} given twice", ctx, param)
+        try:
+            options[key] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key] = text
+    return options
+
+
 @click.command("train")
 @click.option("--recipe", type=click.Choice(list(RECIPES)), default=None,
               help="Run a named robust-training recipe instead of plain --arch training.")
 @click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default=None,
               help="Architecture from the zoo (required without --recipe).")
+@click.option("--arch-option", multiple=True, metavar="KEY=VALUE", callback=_arch_options,
+              help="An argument of the architecture (repeatable; VALUE is read as JSON, else as text), "
+                   "e.g. --arch-option activation=silu or --arch-option drop=0.3; kept in the checkpoint.")
 @click.option("--dataset", type=click.Choice(list(DATASET_INFO)), default="mnist", show_default=True,
               help="Data set to train and test on.")
 @click.option("--epochs", type=click.IntRange(min=1), default=None,
@@ -67,9 +88,9 @@ from parry.zoo.trainer import OPTIMIZERS, SCHEDULES, evaluate_accuracy, train_cl
               help="With a distillation --recipe: the teacher's checkpoint [default: runs/<teacher recipe>-seed<seed>/"
                    "best]; it must have been trained by the recipe's teacher recipe.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
-def train(recipe: str | None, arch: str | None, dataset: str, epochs: int | None, minutes: float | None,
-          eval_points: int | None, resume: bool, no_fast: bool, batch_size: int, optimizer: str, lr: float,
-          momentum: float, weight_decay: float, schedule: str, seed: int, limit: int | None,
+def train(recipe: str | None, arch: str | None, arch_option: dict[str, Any], dataset: str, epochs: int | None,
+          minutes: float | None, eval_points: int | None, resume: bool, no_fast: bool, batch_size: int,
+          optimizer: str, lr: float, momentum: float, weight_decay: float, schedule: str, seed: int, limit: int | None,
           device: str, data_root: str | None, mirror: str | None, out: Path | None, teacher: Path | None,
           no_progress: bool) -> None:
     """Train ARCH on DATASET with cross-entropy, measure clean test accuracy on the whole
@@ -95,7 +116,7 @@ def train(recipe: str | None, arch: str | None, dataset: str, epochs: int | None
     device = str(resolve_device(device))
     out = out if out is not None else Path("runs") / f"{arch}-{dataset}-seed{seed}"
     try:
-        classifier = make_classifier(arch, dataset)  # fails fast, before any download
+        classifier = make_classifier(arch, dataset, **arch_option)  # fails fast, before any download
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
@@ -127,7 +148,7 @@ def train(recipe: str | None, arch: str | None, dataset: str, epochs: int | None
     test_accuracy = evaluate_accuracy(classifier, test_set, device=device)
     eval_time = time.perf_counter() - t0
 
-    recipe = {"arch": arch, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
+    recipe = {"arch": arch, "arch_kwargs": arch_option, "dataset": dataset, "epochs": epochs, "batch_size": batch_size,
               "optimizer": optimizer, "lr": lr, "momentum": momentum, "weight_decay": weight_decay,
               "schedule": schedule, "seed": seed, "limit": limit, "device": device,
               "data_root": data_root, "mirror": mirror,
@@ -137,7 +158,7 @@ def train(recipe: str | None, arch: str | None, dataset: str, epochs: int | None
                "train_accuracy": history["accuracy"][-1], "steps": history["steps"],
                "train_time_s": round(history["wall_time_s"], 3), "eval_time_s": round(eval_time, 3),
                "history": {"loss": history["loss"], "accuracy": history["accuracy"]}, "data": source}
-    weights = save_checkpoint(out, classifier.cpu(), architecture=arch, arch_kwargs={}, dataset=dataset,
+    weights = save_checkpoint(out, classifier.cpu(), architecture=arch, arch_kwargs=arch_option, dataset=dataset,
                               recipe=recipe, metrics=metrics)
     n_params = sum(p.numel() for p in classifier.parameters())
     click.echo(f"{arch} ({n_params:,} parameters) on {source['name']}: "
