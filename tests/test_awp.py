@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from parry.classifier import Classifier
-from parry.defenses.training import MART, PGDAT, TRADES, GradientRegularization, OptimizerSpec, Trainer
+from parry.defenses.training import HAT, MART, PGDAT, TRADES, GradientRegularization, OptimizerSpec, Trainer
 from parry.defenses.training.awp import WeightPerturbation
 from parry.defenses.training.recipes import RECIPES, build, get_recipe
 from parry.zoo import load_checkpoint, make_classifier
@@ -101,6 +101,13 @@ def test_training_with_awp_lowers_the_loss_and_differs_from_training_without(obj
     losses = [epoch["loss"] for epoch in history["epochs"]]
     assert losses[-1] < 0.9 * losses[0], losses
     assert any(not torch.equal(a, b) for a, b in zip(with_awp.state_dict().values(), without.state_dict().values()))
+
+
+def test_hat_under_awp_runs_its_helper_once_per_step():
+    helper, calls = lenet(seed=4), []
+    helper.model.register_forward_hook(lambda *_: calls.append(1))
+    history = trainer(lenet(), objective=HAT(helper, 0.1, steps=2)).fit(patches(40, 2))
+    assert history["steps"] == 6 and len(calls) == 6  # two epochs of three batches; AWP's ascent reuses them
 
 
 def test_before_its_start_epoch_awp_changes_nothing():

@@ -219,6 +219,28 @@ class CountingSource(Classifier):
         return super().forward(x)
 
 
+def test_hat_runs_its_helper_once_per_crafted_batch(data):
+    """AWP evaluates the loss twice on the same crafted examples: the helper runs once; a new
+    batch, or the same one changed in place, runs it again, and the loss is the same either way."""
+    x, y = data
+    x, y = x[:16], y[:16]
+    helper = CountingSource(23)
+    hat = HAT(helper, 0.1, steps=2)
+    model = lenet(seed=5).train()
+    x_adv = hat.craft(model, x, y, torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        first, _ = hat.loss_on(model, x, y, x_adv)
+        again, _ = hat.loss_on(model, x, y, x_adv)
+        assert helper.calls == 1 and torch.equal(first, again)
+        copied, _ = hat.loss_on(model, x, y, x_adv.clone())
+        assert helper.calls == 2 and torch.equal(first, copied)
+        x_adv.copy_(x)
+        at_x, _ = hat.loss_on(model, x, y, x_adv)
+        assert helper.calls == 3
+        fresh, _ = HAT(helper, 0.1, steps=2).loss_on(model, x, y, x)
+    assert torch.equal(at_x, fresh)
+
+
 def test_ensemble_at_uses_the_static_models_in_turn(data):
     x, y = data
     x, y = x[:16], y[:16]

@@ -12,6 +12,10 @@ beyond eps, which costs clean accuracy; the helper examples, labelled as a stand
 them, tell the network where the boundary may lie. The defaults are the authors' CIFAR-10
 settings (beta 2.5, gamma 0.5, h 2). Unlike the reference code, the helper examples are
 clipped to the input bounds (a Parry classifier takes inputs within its bounds only).
+
+Under adversarial weight perturbation the Trainer evaluates ``loss_on`` twice on the same
+crafted examples; the helper's logits depend on those examples only, so the second call
+reuses them (one helper forward pass per step).
 """
 
 from __future__ import annotations
@@ -55,6 +59,7 @@ class HAT(TRADES):
         if self.h <= 1.0:
             raise ValueError(f"h: helper examples must lie beyond the adversarial example (h > 1), got {h}")
         self.teacher_id = check_teacher_id(teacher_id)
+        self._helper_logits: tuple[Tensor, int, Tensor] | None = None  # x_adv, its version, the logits
 
     def params(self) -> dict[str, Any]:
         return with_teacher_name(super().params(), self.teacher, self.teacher_id)
@@ -64,9 +69,17 @@ class HAT(TRADES):
         low, high = model.bounds
         return (x + self.h * (x_adv - x)).clamp(low, high)
 
+    def helper_logits(self, model: Classifier, x_adv: Tensor) -> Tensor:
+        """The helper's logits at ``x_adv``, computed once per crafted batch (the same tensor,
+        not changed in place since)."""
+        cached = self._helper_logits
+        if cached is None or cached[0] is not x_adv or cached[1] != x_adv._version:
+            self._helper_logits = cached = (x_adv, x_adv._version, teacher_logits(self.teacher, model, x_adv))
+        return cached[2]
+
     def loss_on(self, model: Classifier, x: Tensor, y: Tensor, x_adv: Tensor) -> tuple[Tensor, Stats]:
         loss, stats = super().loss_on(model, x, y, x_adv)
-        helper_logits = teacher_logits(self.teacher, model, x_adv)
+        helper_logits = self.helper_logits(model, x_adv)
         logits = model(self.helper_examples(model, x, x_adv))
         check_same_classes(helper_logits, logits)
         helper_labels = helper_logits.argmax(dim=1)
