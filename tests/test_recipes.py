@@ -23,7 +23,8 @@ DEFENCES = ("standard", "pgd-at", "pgd-at-ema", "trades", "mart", "fgsm-rs", "gr
 def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
-             "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd-at-ema-madry-awp-sgd",
+             "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd5-at-ema-madry-awp-flip",
+             "fashion-pgd-at-ema-madry-awp-sgd",
              "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry", "fashion-hat-madry-flip",
              "fashion-hat-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
@@ -51,6 +52,10 @@ def test_catalogue_has_the_documented_recipes():
     flip = RECIPES["fashion-pgd-at-ema-madry-awp-flip"]
     assert dataclasses.replace(flip, name=awp.name, description=awp.description, augment=None) == awp
     assert flip.make_augment() == RandomCrop(padding=0, flip=True)
+    pgd5 = RECIPES["fashion-pgd5-at-ema-madry-awp-flip"]
+    assert pgd5.objective_params == {"eps": 0.1, "steps": 5} and pgd5.make_objective().step_size == pytest.approx(0.05)
+    assert dataclasses.replace(pgd5, name=flip.name, description=flip.description, epochs=flip.epochs,
+                               objective_params=flip.objective_params) == flip
     sgd = RECIPES["fashion-pgd-at-ema-madry-awp-sgd"]
     assert sgd.optimizer == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
     assert dataclasses.replace(sgd, name=awp.name, description=awp.description, optimizer=awp.optimizer,
