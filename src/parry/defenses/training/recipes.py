@@ -41,6 +41,9 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
   training images mirrored left to right (no shift): a milder augmentation than the crops, which
   did not pay within the budget, against the same overfitting (Rebuffi et al., NeurIPS 2021:
   augmentation helps adversarial training together with a weight average).
+- ``pgd5-at-ema-madry-awp-flip`` (Fashion-MNIST only): the same with PGD-5 as the training
+  attack, for about 1.5 times the steps in the 60 minutes (in ``docs/results.md``, stop 29: the
+  same row; held-out robust accuracy peaks about epoch 20 and then falls).
 - ``pgd-at-ema-madry-awp-sgd`` (Fashion-MNIST only): the same with SGD (momentum 0.9, weight
   decay 5e-4, one-cycle to 0.05) instead of Adam without weight decay: the optimiser of Wu et
   al.'s AWP runs, and Pang et al. (ICLR 2021) found weight decay to matter much in adversarial
