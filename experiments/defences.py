@@ -34,7 +34,8 @@ REPO = Path(__file__).resolve().parents[1]
 SETS = {"mnist": ("mnist", 0.3), "fashion": ("fashion-mnist", 0.1), "cifar10-jpeg": ("cifar10", 8 / 255)}
 # every row of the tables; a data set runs those it has recipes for
 ROWS = ("standard", "pgd-at", "pgd-at-ema", "pgd-at-ema-madry", "pgd-at-ema-madry-crop", "pgd-at-ema-madry-awp",
-        "pgd-at-ema-madry-awp-flip", "pgd5-at-ema-madry-awp-flip", "pgd-at-ema-madry-awp-sgd",
+        "pgd-at-ema-madry-awp-flip", "pgd5-at-ema-madry-awp-flip", "pgd5-at-ema-madry-awp2-flip",
+        "pgd-at-ema-madry-awp-sgd",
         "pgd-at-ema-madry-awp-silu", "hat-madry", "hat-madry-flip", "hat-madry-awp-sgd", "pgd7-at",
         "fgsm-rs", "trades", "mart", "gradient-reg", "gradient-reg-lipschitz", "lipschitz", "lipschitz-r158",
         "distillation-teacher", "distillation", "ard", "pgd-at-lenet")
@@ -61,9 +62,9 @@ def mirror_args() -> list[str]:
     return [] if url is None else ["--mirror", url]
 
 
-def train(recipe: str, teacher: str | None, args: argparse.Namespace) -> Path:
+def train(recipe: str, teachers: tuple[str, ...], args: argparse.Namespace) -> Path:
     out = OUT / recipe
-    extra = [] if teacher is None else ["--teacher", str(OUT / teacher / "best")]
+    extra = [arg for teacher in teachers for arg in ("--teacher", str(OUT / teacher / "best"))]
     budget = [] if args.epochs is None else ["--epochs", str(args.epochs)]
     budget += [] if args.limit is None else ["--limit", str(args.limit)]
     if not _finished(out):
@@ -192,10 +193,10 @@ def main() -> None:
     OUT = args.out.resolve()
     OUT.mkdir(parents=True, exist_ok=True)
     store = OUT / f"{args.dataset}.sqlite"
-    surrogate = train(f"{args.dataset}-standard", None, args)
+    surrogate = train(f"{args.dataset}-standard", (), args)
     for row in rows:
         recipe = RECIPES[f"{args.dataset}-{row}"]
-        model = train(recipe.name, recipe.teacher, args)
+        model = train(recipe.name, recipe.teachers, args)
         if args.dry_run or row == "distillation-teacher":
             continue
         evaluate(model, store, eps, args)

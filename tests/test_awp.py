@@ -9,7 +9,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from parry.classifier import Classifier
-from parry.defenses.training import HAT, MART, PGDAT, TRADES, GradientRegularization, OptimizerSpec, Trainer
+from parry.defenses.training import (HAT, MART, PGDAT, TRADES, GradientRegularization, KnowledgeDistillationAT,
+                                     OptimizerSpec, Trainer)
 from parry.defenses.training.awp import WeightPerturbation
 from parry.defenses.training.recipes import RECIPES, build, get_recipe
 from parry.zoo import load_checkpoint, make_classifier
@@ -108,6 +109,14 @@ def test_hat_under_awp_runs_its_helper_once_per_step():
     helper.model.register_forward_hook(lambda *_: calls.append(1))
     history = trainer(lenet(), objective=HAT(helper, 0.1, steps=2)).fit(patches(40, 2))
     assert history["steps"] == 6 and len(calls) == 6  # two epochs of three batches; AWP's ascent reuses them
+
+
+def test_kd_at_under_awp_runs_each_teacher_once_per_step():
+    teachers, calls = [lenet(seed=4), lenet(seed=5)], []
+    for i, teacher in enumerate(teachers):
+        teacher.model.register_forward_hook(lambda *_, i=i: calls.append(i))
+    history = trainer(lenet(), objective=KnowledgeDistillationAT(teachers, 0.1, steps=2)).fit(patches(40, 2))
+    assert history["steps"] == 6 and calls == [0, 1] * 6  # AWP's ascent reuses the teachers' logits
 
 
 def test_before_its_start_epoch_awp_changes_nothing():

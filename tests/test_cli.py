@@ -213,6 +213,9 @@ def test_train_recipe_interrupted_then_resumed_equals_uninterrupted(tmp_path, da
 
 
 def test_train_distillation_recipe_loads_its_teacher(tmp_path, data_root, mirror_url, monkeypatch):
+    import parry.cli.recipe_run as recipe_run
+    from parry.defenses.training import build, get_recipe
+
     if mirror_url:
         monkeypatch.setenv("PARRY_OFFLINE", "1")
     runner = CliRunner()
@@ -233,6 +236,14 @@ def test_train_distillation_recipe_loads_its_teacher(tmp_path, data_root, mirror
                        (["mnist-pgd-at", "--teacher", str(tmp_path / "t" / "best")], "has no teacher")):
         refused = runner.invoke(main, ["train", "--recipe", *args, "--out", str(tmp_path / "x"), *common])
         assert refused.exit_code != 0 and word in refused.output, refused.output
+    several = get_recipe("fashion-kd-at-ema-madry-awp-flip", dataset="mnist", architecture="lenet",
+                         teacher=("mnist-distillation-teacher", "mnist-distillation-teacher"))
+    models, ids = recipe_run.load_teacher(several, [tmp_path / "t" / "best"] * 2, "cpu")
+    assert len(models) == 2 and ids == (f"mnist-distillation-teacher sha256:{digest[:12]}",) * 2
+    assert build(several, models, ids)[1].params()["teacher"] == list(ids)
+    refused = runner.invoke(main, ["train", "--recipe", "mnist-ard", "--teacher", str(tmp_path / "t" / "best"),
+                                   "--teacher", str(tmp_path / "t" / "best"), "--out", str(tmp_path / "x"), *common])
+    assert refused.exit_code != 0 and "give one per teacher" in refused.output, refused.output
 
 
 def test_train_recipe_refuses_bad_options(tmp_path):

@@ -24,6 +24,7 @@ def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
              "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd5-at-ema-madry-awp-flip",
+             "fashion-pgd5-at-ema-madry-awp2-flip", "fashion-kd-at-ema-madry-awp-flip",
              "fashion-pgd-at-ema-madry-awp-sgd",
              "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry", "fashion-hat-madry-flip",
              "fashion-hat-madry-awp-sgd"}
@@ -56,6 +57,14 @@ def test_catalogue_has_the_documented_recipes():
     assert pgd5.objective_params == {"eps": 0.1, "steps": 5} and pgd5.make_objective().step_size == pytest.approx(0.05)
     assert dataclasses.replace(pgd5, name=flip.name, description=flip.description, epochs=flip.epochs,
                                objective_params=flip.objective_params) == flip
+    awp2 = RECIPES["fashion-pgd5-at-ema-madry-awp2-flip"]
+    assert awp2.awp == {"gamma": 1e-2, "start_epoch": 2} and awp2.minutes == 30
+    assert dataclasses.replace(awp2, name=pgd5.name, description=pgd5.description, awp=pgd5.awp, minutes=60.0) == pgd5
+    kd = RECIPES["fashion-kd-at-ema-madry-awp-flip"]
+    assert kd.teacher == (awp2.name, "fashion-standard") and kd.minutes + awp2.minutes <= 58  # fashion-standard: 2
+    assert kd.objective_params == {"eps": 0.1, "steps": 5, "temperature": 2.0, "weights": (0.6, 0.1)}
+    assert dataclasses.replace(kd, name=pgd5.name, description=pgd5.description, objective="pgd-at", teacher=None,
+                               objective_params=pgd5.objective_params, minutes=60.0) == pgd5
     sgd = RECIPES["fashion-pgd-at-ema-madry-awp-sgd"]
     assert sgd.optimizer == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
     assert dataclasses.replace(sgd, name=awp.name, description=awp.description, optimizer=awp.optimizer,
@@ -82,16 +91,19 @@ def test_catalogue_has_the_documented_recipes():
     assert dataclasses.replace(pgd7, name=cifar.name, description=cifar.description, epochs=cifar.epochs,
                                objective_params=cifar.objective_params) == cifar
     for recipe in RECIPES.values():
-        teacher = None
+        teacher = teacher_id = None
         if recipe.teacher is not None:
-            assert recipe.teacher in RECIPES and RECIPES[recipe.teacher].dataset == recipe.dataset
-            teacher = build(RECIPES[recipe.teacher])[0]
+            assert all(t in RECIPES and RECIPES[t].dataset == recipe.dataset for t in recipe.teachers)
+            teacher = tuple(build(RECIPES[t])[0] for t in recipe.teachers)
+            teacher_id = tuple(f"teacher {i}" for i in range(len(teacher)))
+            if isinstance(recipe.teacher, str):
+                teacher, teacher_id = teacher[0], teacher_id[0]
             with pytest.raises(ValueError, match="needs"):
                 build(recipe)
-        classifier, objective, kwargs = build(recipe, teacher, "the teacher")
+        classifier, objective, kwargs = build(recipe, teacher, teacher_id)
         assert objective.params()["name"] == recipe.objective and kwargs["dataset"] == recipe.dataset
         if teacher is not None:
-            assert objective.params()["teacher"] == "the teacher"
+            assert objective.params()["teacher"] == (list(teacher_id) if isinstance(teacher, tuple) else teacher_id)
         Trainer(classifier, objective, guard_drop=None, **kwargs)  # the kwargs are the Trainer's
     for prefix, eps in (("mnist", 0.3), ("fashion", 0.1)):  # the side by side shares one threat model
         assert {RECIPES[f"{prefix}-{d}"].objective_params.get("eps", eps) for d in DEFENCES} == {eps}
@@ -114,6 +126,13 @@ def test_get_recipe_overrides_and_refuses():
         get_recipe("mnist-pgd-at", teacher="mnist-standard")
     with pytest.raises(ValueError, match="needs a teacher"):
         get_recipe("mnist-ard", teacher=None)
+    with pytest.raises(ValueError, match="expected a recipe name, got"):
+        get_recipe("mnist-ard", teacher=("mnist-pgd-at", "mnist-standard"))  # ARD distils one teacher
+    kd = get_recipe("fashion-kd-at-ema-madry-awp-flip", teacher="fashion-standard")  # one teacher is fine
+    assert kd.teachers == ("fashion-standard",)
+    for bad in ((), ("fashion-standard", ""), ("fashion-standard", 3)):
+        with pytest.raises(ValueError, match="or a tuple of them"):
+            get_recipe("fashion-kd-at-ema-madry-awp-flip", teacher=bad)
     stage1 = get_recipe("mnist-distillation", teacher=None)  # distillation without a teacher is stage 1
     with pytest.raises(ValueError, match="takes no teacher"):
         build(stage1, build(stage1)[0])

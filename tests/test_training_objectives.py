@@ -16,8 +16,8 @@ from torch import nn
 
 from parry.classifier import Classifier
 from parry.defenses.training import (ARD, HAT, TRADES, DefensiveDistillation, EnsembleAT, GradientRegularization,
-                                     JacobianRegularization, OptimizerSpec, Standard, Trainer,
-                                     input_gradient_penalty)
+                                     JacobianRegularization, KnowledgeDistillationAT, OptimizerSpec, PGDAT, Standard,
+                                     Trainer, input_gradient_penalty)
 from parry.defenses.training.jacobian_reg import jacobian_frobenius_sq
 from parry.defenses.training.lipschitz_margin import LipschitzMargin
 from parry.zoo import make_classifier
@@ -68,12 +68,13 @@ def objectives(teacher, statics):
         "distillation-stage1": DefensiveDistillation(None, temperature=2.0),
         "ard": ARD(teacher, 0.1, steps=3, temperature=2.0, weight=0.5),
         "hat": HAT(teacher, 0.1, steps=3),
+        "kd-at": KnowledgeDistillationAT([teacher, statics[0]], 0.1, steps=3),
         "ensemble-at": EnsembleAT(statics, 0.1, attack="fgsm-rs"),
         "lipschitz-margin": LipschitzMargin(0.5, temperature=10.0),
     }
 
 
-@pytest.mark.parametrize("name", ["gradient-reg", "jacobian-reg", "distillation-stage1", "ard", "hat",
+@pytest.mark.parametrize("name", ["gradient-reg", "jacobian-reg", "distillation-stage1", "ard", "hat", "kd-at",
                                   "ensemble-at", "lipschitz-margin"])
 def test_each_objective_lowers_its_training_loss(name, data, teacher):
     objective = objectives(teacher, [lenet(seed=21), lenet(seed=22)])[name]
@@ -206,6 +207,36 @@ def test_hat_is_trades_plus_the_cross_entropy_of_helper_examples(data, teacher):
         HAT(model, 0.1).loss(model, x, y)
 
 
+def test_kd_at_mixes_the_cross_entropy_with_the_teachers_softened_predictions(data, teacher):
+    """On PGD examples within the eps-ball, the loss is (1 - sum w) CE + sum_i w_i T^2 KL(t_i || s)
+    at temperature T, with each teacher's logits taken at x'; without weight it is PGD-AT's."""
+    x, y = data
+    x, y = x[:16], y[:16]
+    model, standard = lenet(seed=5).train(), lenet(seed=6).eval()
+    kd = KnowledgeDistillationAT([teacher, standard], 0.1, steps=3, temperature=2.0, weights=(0.6, 0.1),
+                                 teacher_id=["robust", "standard"])
+    x_adv = kd.craft(model, x, y, torch.Generator().manual_seed(0))
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-6 and x_adv.min() >= 0 and x_adv.max() <= 1
+    with torch.no_grad():
+        loss, stats = kd.loss_on(model, x, y, x_adv)
+        logits = model(x_adv)
+        by_hand = 0.3 * F.cross_entropy(logits, y)
+        for weight, t in ((0.6, teacher), (0.1, standard)):
+            by_hand += weight * 4 * F.kl_div(F.log_softmax(logits / 2, dim=1), F.softmax(t(x_adv) / 2, dim=1),
+                                             reduction="batchmean")
+        plain, _ = PGDAT(0.1, steps=3).loss_on(model, x, y, x_adv)
+        unweighted, _ = KnowledgeDistillationAT([teacher, standard], 0.1, steps=3, weights=(0, 0)).loss_on(
+            model, x, y, x_adv)
+    assert float(loss) == pytest.approx(float(by_hand), rel=1e-5) and float(stats["kl_0"]) > 0
+    assert float(unweighted) == pytest.approx(float(plain), rel=1e-6)
+    assert not teacher.training and all(p.grad is None for p in teacher.parameters())
+    assert kd.params() == {"name": "kd-at", "eps": 0.1, "norm": "linf", "steps": 3, "alpha": None,
+                           "random_start": True, "weights": [0.6, 0.1], "temperature": 2.0,
+                           "teacher": ["robust", "standard"]}
+    with pytest.raises(ValueError, match="teacher"):
+        KnowledgeDistillationAT(model, 0.1, weights=(0.5,)).loss(model, x, y)
+
+
 class CountingSource(Classifier):
     """A static model that records each batch it sees."""
 
@@ -321,6 +352,15 @@ def test_new_objectives_run_in_the_trainer(data, teacher):
     (lambda t: HAT(t, 0.1, gamma=-1.0), "gamma"),
     (lambda t: HAT(t, 0.1, beta=float("nan")), "beta"),
     (lambda t: HAT(t, 0.1, teacher_id=3), "teacher_id"),
+    (lambda t: KnowledgeDistillationAT([], 0.1), "teacher"),
+    (lambda t: KnowledgeDistillationAT([t, None], 0.1), "teacher"),
+    (lambda t: KnowledgeDistillationAT([t, t], 0.1, weights=(0.5,)), "weights"),
+    (lambda t: KnowledgeDistillationAT([t, t], 0.1, weights=(0.6, 0.5)), "weights"),
+    (lambda t: KnowledgeDistillationAT(t, 0.1, weights=(-0.1,)), "weights"),
+    (lambda t: KnowledgeDistillationAT(t, 0.1, weights="0.5"), "weights"),
+    (lambda t: KnowledgeDistillationAT(t, 0.1, weights=(0.5,), temperature=0.0), "temperature"),
+    (lambda t: KnowledgeDistillationAT([t, t], 0.1, teacher_id=["a"]), "teacher_id"),
+    (lambda t: KnowledgeDistillationAT(t, -0.1, weights=(0.5,)), "eps"),
     (lambda t: EnsembleAT([], 0.1), "static_models"),
     (lambda t: EnsembleAT(t, 0.1), "static_models"),
     (lambda t: EnsembleAT([t, "x"], 0.1), "static_models"),

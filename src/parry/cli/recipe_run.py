@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -29,11 +30,11 @@ def _budget(recipe: Recipe) -> str:
 def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float | None, eval_points: int | None,
                seed: int, batch_size: int, limit: int | None, resume: bool, fast: bool, device: str,
                data_root: str | None, mirror: str | None, out: Path | None, progress: bool,
-               teacher: Path | None = None) -> dict[str, Any]:
+               teacher: Sequence[Path] = ()) -> dict[str, Any]:
     """Load the recipe's data set, hold out its seeded validation split, train, and write
     best/last checkpoints into ``out``; returns the Trainer's history. ``given`` names the
-    options set on the command line (only those override the recipe); ``teacher`` is the
-    teacher checkpoint of a distillation recipe."""
+    options set on the command line (only those override the recipe); ``teacher`` holds the
+    teacher checkpoints of a distillation recipe (none: the default paths)."""
     clash = sorted(given & set(_PLAIN_ONLY))
     if clash:
         raise click.UsageError(f"--{clash[0].replace('_', '-')}: the recipe sets it; drop it or train without --recipe")
@@ -53,7 +54,7 @@ def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float
     except ValueError as exc:
         raise click.UsageError(str(exc)) from exc
     out = out if out is not None else Path("runs") / f"{recipe.name}-seed{recipe.seed}"
-    if teacher is not None and recipe.teacher is None:
+    if teacher and recipe.teacher is None:
         raise click.UsageError(f"--teacher: the recipe {recipe.name} has no teacher")
     try:
         full = data.load(recipe.dataset, "train", root=data_root, mirror=mirror)
@@ -88,23 +89,34 @@ def run_recipe(name: str, *, given: set[str], epochs: int | None, minutes: float
     return history
 
 
-def load_teacher(recipe: Recipe, path: Path | None, device: Any) -> tuple[Any, str | None]:
-    """``(teacher classifier, teacher id)`` of a recipe with a teacher, else ``(None, None)``.
-    The checkpoint (``path``, by default the teacher recipe's ``best`` under ``runs/``) must
-    come from the recipe's teacher recipe; the id names that recipe and the weights' digest."""
-    if recipe.teacher is None:
+def load_teacher(recipe: Recipe, paths: Sequence[Path], device: Any) -> tuple[Any, Any]:
+    """``(teacher classifier, teacher id)`` of a recipe with a teacher (tuples of them, in the
+    recipe's order, for a recipe with several), else ``(None, None)``. Each checkpoint (``paths``,
+    by default each teacher recipe's ``best`` under ``runs/``) must come from its teacher recipe;
+    the id names that recipe and the weights' digest."""
+    names = recipe.teachers
+    if not names:
         return None, None
-    path = path if path is not None else Path("runs") / f"{recipe.teacher}-seed{recipe.seed}" / "best"
+    if paths and len(paths) != len(names):
+        raise ValueError(f"--teacher: the recipe {recipe.name} has {len(names)} teacher(s) ({', '.join(names)}), "
+                         f"got {len(paths)} --teacher path(s); give one per teacher, in that order, or none")
+    loaded = [_load_one_teacher(recipe, name, path, device) for name, path in zip(names, paths or [None] * len(names))]
+    models, ids = zip(*loaded)
+    return (models[0], ids[0]) if isinstance(recipe.teacher, str) else (models, ids)
+
+
+def _load_one_teacher(recipe: Recipe, name: str, path: Path | None, device: Any) -> tuple[Any, str]:
+    path = path if path is not None else Path("runs") / f"{name}-seed{recipe.seed}" / "best"
     try:
         model, meta = load_checkpoint(path, device=device)
     except FileNotFoundError as exc:
         raise ValueError(f"--teacher: no checkpoint at {path} ({exc}); train it first with "
-                         f"`parry train --recipe {recipe.teacher}` or pass --teacher PATH") from exc
+                         f"`parry train --recipe {name}` or pass --teacher PATH") from exc
     trained_by = (meta.get("recipe") or {}).get("recipe", {}).get("name")
-    if trained_by != recipe.teacher:
+    if trained_by != name:
         raise ValueError(f"--teacher: {path} was trained by {trained_by or 'no named recipe'}, but {recipe.name} "
-                         f"distils a {recipe.teacher} model")
-    return model, f"{recipe.teacher} sha256:{meta['sha256'][:12]}"
+                         f"distils a {name} model")
+    return model, f"{name} sha256:{meta['sha256'][:12]}"
 
 
 def _echo_epoch(record: dict[str, Any]) -> None:

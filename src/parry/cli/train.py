@@ -84,14 +84,15 @@ def _arch_options(ctx: click.Context, param: click.Parameter, values: tuple[str,
               help="Checkpoint stem; writes STEM.safetensors and STEM.json "
                    "[default: runs/<arch>-<dataset>-seed<seed>]. With --recipe, a directory for "
                    "best/last checkpoints, log.jsonl and the resume state [default: runs/<recipe>-seed<seed>].")
-@click.option("--teacher", type=click.Path(path_type=Path), default=None,
+@click.option("--teacher", type=click.Path(path_type=Path), multiple=True,
               help="With a distillation --recipe: the teacher's checkpoint [default: runs/<teacher recipe>-seed<seed>/"
-                   "best]; it must have been trained by the recipe's teacher recipe.")
+                   "best]; it must have been trained by the recipe's teacher recipe. Repeat it, in the recipe's "
+                   "order, for a recipe with several teachers.")
 @click.option("--no-progress", is_flag=True, help="Hide the progress bar.")
 def train(recipe: str | None, arch: str | None, arch_option: dict[str, Any], dataset: str, epochs: int | None,
           minutes: float | None, eval_points: int | None, resume: bool, no_fast: bool, batch_size: int,
           optimizer: str, lr: float, momentum: float, weight_decay: float, schedule: str, seed: int, limit: int | None,
-          device: str, data_root: str | None, mirror: str | None, out: Path | None, teacher: Path | None,
+          device: str, data_root: str | None, mirror: str | None, out: Path | None, teacher: tuple[Path, ...],
           no_progress: bool) -> None:
     """Train ARCH on DATASET with cross-entropy, measure clean test accuracy on the whole
     test split, and save a checkpoint (safetensors + JSON sidecar).

@@ -13,6 +13,7 @@ from parry.defenses.training.gradient_reg import GradientRegularization, input_g
 from parry.defenses.training.hat import HAT
 from parry.defenses.training.heldout import heldout_accuracy
 from parry.defenses.training.jacobian_reg import JacobianRegularization
+from parry.defenses.training.kd_at import KnowledgeDistillationAT
 from parry.defenses.training.mart import MART
 from parry.defenses.training.objective import AdversarialObjective, CraftedObjective, Objective
 from parry.defenses.training.optim import SCHEDULES, OptimizerSpec, lr_factor
@@ -24,7 +25,8 @@ from parry.defenses.training.fast import FastPath, bf16_supported
 from parry.defenses.training.recipes import RECIPES, Recipe, RecipeTrainer, build, get_recipe, split_heldout
 
 __all__ = ["ARD", "FGSMRS", "HAT", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "CraftedObjective",
-           "DefensiveDistillation", "EnsembleAT", "GradientRegularization", "JacobianRegularization", "Objective",
+           "DefensiveDistillation", "EnsembleAT", "GradientRegularization", "JacobianRegularization", "KnowledgeDistillationAT",
+           "Objective",
            "OptimizerSpec", "Standard", "Trainer", "WeightPerturbation", "heldout_accuracy", "input_gradient_penalty",
            "lr_factor", "FastPath", "RECIPES", "RandomCrop", "Recipe", "RecipeTrainer", "bf16_supported", "build",
            "get_recipe", "split_heldout"]

@@ -17,6 +17,7 @@ distillation with attacks on the logits; evaluate it with strong, logit-based at
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -64,6 +65,23 @@ def teacher_logits(teacher: Classifier, student: Classifier, x: Tensor) -> Tenso
     if logits.ndim != 2:
         raise ValueError(f"teacher: must return (N, C) logits, got shape {tuple(logits.shape)}")
     return logits
+
+
+class LogitsCache:
+    """Frozen teachers' logits at the last batch they were asked about, kept while that tensor
+    is the same object and unchanged: the Trainer's adversarial weight perturbation evaluates
+    ``loss_on`` twice on the same crafted examples, and a teacher's outputs depend on them only."""
+
+    def __init__(self) -> None:
+        self._key: tuple[Tensor, int] | None = None
+        self._logits: list[Tensor] = []
+
+    def get(self, teachers: Sequence[Classifier], student: Classifier, x: Tensor) -> list[Tensor]:
+        """``[teacher_logits(t, student, x) for t in teachers]``, computed once per batch."""
+        if self._key is None or self._key[0] is not x or self._key[1] != x._version:
+            self._logits = [teacher_logits(t, student, x) for t in teachers]
+            self._key = (x, x._version)
+        return self._logits
 
 
 def check_same_classes(teacher_out: Tensor, student_out: Tensor) -> None:

@@ -26,7 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from parry.classifier import Classifier
-from parry.defenses.training.distillation import (check_same_classes, check_teacher, check_teacher_id, teacher_logits,
+from parry.defenses.training.distillation import (LogitsCache, check_same_classes, check_teacher, check_teacher_id,
                                                   with_teacher_name)
 from parry.defenses.training.objective import Stats
 from parry.defenses.training.trades import TRADES
@@ -59,7 +59,7 @@ class HAT(TRADES):
         if self.h <= 1.0:
             raise ValueError(f"h: helper examples must lie beyond the adversarial example (h > 1), got {h}")
         self.teacher_id = check_teacher_id(teacher_id)
-        self._helper_logits: tuple[Tensor, int, Tensor] | None = None  # x_adv, its version, the logits
+        self._helper_logits = LogitsCache()
 
     def params(self) -> dict[str, Any]:
         return with_teacher_name(super().params(), self.teacher, self.teacher_id)
@@ -72,10 +72,7 @@ class HAT(TRADES):
     def helper_logits(self, model: Classifier, x_adv: Tensor) -> Tensor:
         """The helper's logits at ``x_adv``, computed once per crafted batch (the same tensor,
         not changed in place since)."""
-        cached = self._helper_logits
-        if cached is None or cached[0] is not x_adv or cached[1] != x_adv._version:
-            self._helper_logits = cached = (x_adv, x_adv._version, teacher_logits(self.teacher, model, x_adv))
-        return cached[2]
+        return self._helper_logits.get([self.teacher], model, x_adv)[0]
 
     def loss_on(self, model: Classifier, x: Tensor, y: Tensor, x_adv: Tensor) -> tuple[Tensor, Stats]:
         loss, stats = super().loss_on(model, x, y, x_adv)

@@ -44,6 +44,12 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
 - ``pgd5-at-ema-madry-awp-flip`` (Fashion-MNIST only): the same with PGD-5 as the training
   attack, for about 1.5 times the steps in the 60 minutes (in ``docs/results.md``, stop 29: the
   same row; held-out robust accuracy peaks about epoch 20 and then falls).
+- ``pgd5-at-ema-madry-awp2-flip`` (Fashion-MNIST only): the same with twice the weight
+  perturbation (gamma 1e-2), a stronger remedy for that robust overfitting, fitted to 30 minutes.
+- ``kd-at-ema-madry-awp-flip`` (Fashion-MNIST only): ``pgd5-at-ema-madry-awp-flip`` whose
+  cross-entropy is mostly replaced by distillation (Chen et al., ICLR 2021: T 2, weight 0.6 for a
+  robust teacher, ``pgd5-at-ema-madry-awp2-flip``, and 0.1 for a standard one,
+  ``fashion-standard``) against the same overfitting, 28 minutes: 60 with the teachers' training.
 - ``pgd-at-ema-madry-awp-sgd`` (Fashion-MNIST only): the same with SGD (momentum 0.9, weight
   decay 5e-4, one-cycle to 0.05) instead of Adam without weight decay: the optimiser of Wu et
   al.'s AWP runs, and Pang et al. (ICLR 2021) found weight decay to matter much in adversarial
@@ -67,9 +73,10 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
 - ``ard``: adversarially robust distillation (Goldblum et al., AAAI 2020) of the ``pgd-at``
   model into the smaller LeNet, 10 ascent steps, 60 minutes.
 
-A recipe with a ``teacher`` names the teacher's recipe; ``parry train`` loads the teacher's
-checkpoint (``--teacher PATH``, by default that recipe's ``best`` under ``runs/``) and refuses
-one trained by another recipe.
+A recipe with a ``teacher`` names the teacher's recipe (``kd-at`` recipes a tuple of them);
+``parry train`` loads each teacher's checkpoint (``--teacher PATH``, once per teacher in the
+recipe's order, by default that recipe's ``best`` under ``runs/``) and refuses one trained by
+another recipe.
 
 Also, on the CIFAR-10 copy served by ``parry.data`` (the JPEG-re-encoded copy where the official
 tarballs are absent), the small ``cifar-cnn`` with SGD, momentum and the one-cycle rate, every
@@ -95,6 +102,7 @@ from parry.defenses.training.ema import check_decay
 from parry.defenses.training.fgsm_rs import FGSMRS
 from parry.defenses.training.gradient_reg import GradientRegularization
 from parry.defenses.training.hat import HAT
+from parry.defenses.training.kd_at import KnowledgeDistillationAT
 from parry.defenses.training.lipschitz_margin import LipschitzMargin
 from parry.defenses.training.mart import MART
 from parry.defenses.training.objective import AdversarialObjective, Objective
@@ -110,10 +118,12 @@ from parry.zoo.registry import ARCHITECTURES, DATASET_INFO, make_classifier
 OBJECTIVES: dict[str, type[Objective]] = {
     "standard": Standard, "pgd-at": PGDAT, "trades": TRADES, "fgsm-rs": FGSMRS, "mart": MART,
     "gradient-reg": GradientRegularization, "lipschitz-margin": LipschitzMargin,
-    "distillation": DefensiveDistillation, "ard": ARD, "hat": HAT,
+    "distillation": DefensiveDistillation, "ard": ARD, "hat": HAT, "kd-at": KnowledgeDistillationAT,
 }
 #: The objectives that learn from a trained teacher (distillation without one trains the teacher).
-TEACHER_OBJECTIVES = {"distillation": False, "ard": True, "hat": True}  # name -> teacher required
+TEACHER_OBJECTIVES = {"distillation": False, "ard": True, "hat": True, "kd-at": True}  # name -> teacher required
+#: The objectives that learn from several teachers at once (the recipe names a tuple of them).
+SEVERAL_TEACHERS = {"kd-at"}
 
 
 @dataclass(frozen=True)
@@ -135,7 +145,8 @@ class Recipe:
         fast: the Trainer's fast path (channels-last; bf16 autocast where supported).
         ema_decay: per-step decay of the weights' exponential moving average, which is evaluated,
             checkpointed and returned (None: no average).
-        teacher: for the distillation objectives, the name of the teacher's recipe.
+        teacher: for the distillation objectives, the name of the teacher's recipe (a tuple of
+            names for an objective in :data:`SEVERAL_TEACHERS`).
         augment: keyword arguments of :class:`~parry.defenses.training.augment.RandomCrop`
             (``{"padding": 2}``, optionally ``"flip": True``) for the training batches (None: none).
         awp: keyword arguments of :class:`~parry.defenses.training.awp.WeightPerturbation`
@@ -159,7 +170,7 @@ class Recipe:
     train_points: int | None = None
     fast: bool = True
     arch_kwargs: Mapping[str, Any] = field(default_factory=dict)
-    teacher: str | None = None
+    teacher: str | tuple[str, ...] | None = None
     ema_decay: float | None = None
     augment: Mapping[str, Any] | None = None
     awp: Mapping[str, Any] | None = None
@@ -196,8 +207,12 @@ class Recipe:
         self.make_augment()  # refuses bad augmentation parameters now
         if self.make_awp() is not None:
             WeightPerturbation.check_objective(OBJECTIVES[self.objective])
-        if self.teacher is not None and (self.objective not in TEACHER_OBJECTIVES or not isinstance(self.teacher, str)):
+        if self.teacher is not None and self.objective not in TEACHER_OBJECTIVES:
             raise ValueError(f"teacher: the {self.objective} objective takes no teacher, got {self.teacher!r}")
+        names = self.teacher if isinstance(self.teacher, tuple) and self.objective in SEVERAL_TEACHERS else (self.teacher,)
+        if self.teacher is not None and not (names and all(isinstance(n, str) and n for n in names)):
+            raise ValueError(f"teacher: expected a recipe name{' or a tuple of them' * (self.objective in SEVERAL_TEACHERS)}"
+                             f", got {self.teacher!r}")
         if self.teacher is None and TEACHER_OBJECTIVES.get(self.objective):
             raise ValueError(f"teacher: the {self.objective} objective needs a teacher recipe")
         if self.teacher is None:
@@ -205,8 +220,15 @@ class Recipe:
             if self.eps_ramp_epochs > 0 and not isinstance(objective, AdversarialObjective):
                 raise ValueError(f"eps_ramp_epochs: the {self.objective} objective has no eps to ramp up")
 
-    def make_objective(self, teacher: Classifier | None = None, teacher_id: str | None = None) -> Objective:
-        """The recipe's objective; ``teacher`` (and how to name it) for a recipe with a teacher."""
+    @property
+    def teachers(self) -> tuple[str, ...]:
+        """The teachers' recipe names (empty without a teacher)."""
+        return (self.teacher,) if isinstance(self.teacher, str) else tuple(self.teacher or ())
+
+    def make_objective(self, teacher: Classifier | tuple[Classifier, ...] | None = None,
+                       teacher_id: str | tuple[str, ...] | None = None) -> Objective:
+        """The recipe's objective; ``teacher`` (and how to name it; tuples of them for a recipe with
+        several teachers) for a recipe with a teacher."""
         if (teacher is None) != (self.teacher is None):
             raise ValueError(f"teacher: the recipe {self.name} {'needs' if self.teacher else 'takes no'} teacher")
         extra = {} if teacher is None else {"teacher": teacher, "teacher_id": teacher_id}
@@ -317,6 +339,14 @@ _FASHION_AWP_FLIP = dataclasses.replace(
     _FASHION_MADRY_AWP, name="fashion-pgd-at-ema-madry-awp-flip", augment=_FASHION_FLIP,
     description="fashion-pgd-at-ema-madry-awp with half of the training images mirrored left to right (no shift; "
     "Rebuffi et al. 2021).")
+_FASHION_PGD5 = dataclasses.replace(
+    _FASHION_AWP_FLIP, name="fashion-pgd5-at-ema-madry-awp-flip", objective_params={"eps": 0.1, "steps": 5}, epochs=80,
+    description="fashion-pgd-at-ema-madry-awp-flip with PGD-5 (step 2.5 eps / 5) in place of PGD-10: a step takes 7 "
+    "forward-backward passes instead of 12, so the 60 minutes hold about 1.5 times the epochs (at most 80).")
+_FASHION_PGD5_AWP2 = dataclasses.replace(
+    _FASHION_PGD5, name="fashion-pgd5-at-ema-madry-awp2-flip", minutes=30.0, awp={**_FASHION_PGD5.awp, "gamma": 1e-2},
+    description="fashion-pgd5-at-ema-madry-awp-flip with twice the adversarial weight perturbation (gamma 1e-2 against "
+    "robust overfitting), fitted to 30 minutes (the PGD-5 run's held-out robust accuracy peaked 26 minutes in).")
 _FASHION_AWP_SGD = dataclasses.replace(
     _FASHION_MADRY_AWP, name="fashion-pgd-at-ema-madry-awp-sgd", schedule="one-cycle", optimizer=_SGD,
     description="fashion-pgd-at-ema-madry-awp with SGD (momentum 0.9, weight decay 5e-4, one-cycle to 0.05) instead of "
@@ -349,11 +379,14 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                         "(random crop of the zero-padded image; Rebuffi et al. 2021)."),
     _FASHION_MADRY_AWP,
     _FASHION_AWP_FLIP,
-    dataclasses.replace(_FASHION_AWP_FLIP, name="fashion-pgd5-at-ema-madry-awp-flip",
-                        objective_params={"eps": 0.1, "steps": 5}, epochs=80,
-                        description="fashion-pgd-at-ema-madry-awp-flip with PGD-5 (step 2.5 eps / 5) in place of "
-                        "PGD-10: a step takes 7 forward-backward passes instead of 12, so the 60 minutes hold about 1.5 "
-                        "times the epochs (at most 80)."),
+    _FASHION_PGD5,
+    _FASHION_PGD5_AWP2,
+    dataclasses.replace(_FASHION_PGD5, name="fashion-kd-at-ema-madry-awp-flip", objective="kd-at",
+                        teacher=(_FASHION_PGD5_AWP2.name, "fashion-standard"), minutes=28.0,
+                        objective_params={"eps": 0.1, "steps": 5, "temperature": 2.0, "weights": (0.6, 0.1)},
+                        description="fashion-pgd5-at-ema-madry-awp-flip with knowledge distillation (Chen et al. 2021; "
+                        "T 2) from a robust teacher, fashion-pgd5-at-ema-madry-awp2-flip (weight 0.6), and a standard "
+                        "one, fashion-standard (weight 0.1), 28 minutes: with the teachers' 30 and 2, 60 in all."),
     _FASHION_AWP_SGD,
     _FASHION_MADRY_AWP_SILU,
     _FASHION_HAT,
@@ -386,8 +419,8 @@ def get_recipe(name: str, **overrides: Any) -> Recipe:
     return dataclasses.replace(RECIPES[name], **overrides)
 
 
-def build(recipe: Recipe, teacher: Classifier | None = None,
-          teacher_id: str | None = None) -> tuple[Classifier, Objective, dict[str, Any]]:
+def build(recipe: Recipe, teacher: Classifier | tuple[Classifier, ...] | None = None,
+          teacher_id: str | tuple[str, ...] | None = None) -> tuple[Classifier, Objective, dict[str, Any]]:
     """``(classifier, objective, trainer_kwargs)`` of ``recipe``: a freshly initialised classifier
     (seeded by the recipe's seed) and the keyword arguments of :class:`Trainer` (everything but
     the data: ``eval_set``, ``out_dir`` and the progress/log callbacks are the caller's).
