@@ -47,3 +47,13 @@ def test_defences_driver_passes_the_seed_to_every_training_run(tmp_path):
     assert run.returncode == 0, run.stderr[-3000:]
     trained = [line for line in run.stdout.splitlines() if "$ parry train" in line]
     assert len(trained) == 2 and all("--seed 3" in line for line in trained)
+
+
+def test_defences_driver_passes_every_teacher_in_the_recipes_order(tmp_path):
+    args = [sys.executable, str(SCRIPT), "--dataset", "fashion", "--rows", "kd-at-ema-madry-awp-flip", "--dry-run",
+            "--out", str(tmp_path)]
+    run = subprocess.run(args, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-3000:]
+    student = [line for line in run.stdout.splitlines() if "--recipe fashion-kd-at" in line]
+    teachers = [str(tmp_path / t / "best") for t in ("fashion-pgd5-at-ema-madry-awp2-flip", "fashion-standard")]
+    assert len(student) == 1 and f"--teacher {teachers[0]} --teacher {teachers[1]}" in student[0]
