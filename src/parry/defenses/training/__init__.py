@@ -25,8 +25,7 @@ from parry.defenses.training.fast import FastPath, bf16_supported
 from parry.defenses.training.recipes import RECIPES, Recipe, RecipeTrainer, build, get_recipe, split_heldout
 
 __all__ = ["ARD", "FGSMRS", "HAT", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "CraftedObjective",
-           "DefensiveDistillation", "EnsembleAT", "GradientRegularization", "JacobianRegularization", "KnowledgeDistillationAT",
-           "Objective",
-           "OptimizerSpec", "Standard", "Trainer", "WeightPerturbation", "heldout_accuracy", "input_gradient_penalty",
+           "DefensiveDistillation", "EnsembleAT", "GradientRegularization", "JacobianRegularization",
+           "KnowledgeDistillationAT", "Objective", "OptimizerSpec", "Standard", "Trainer", "WeightPerturbation", "heldout_accuracy", "input_gradient_penalty",
            "lr_factor", "FastPath", "RECIPES", "RandomCrop", "Recipe", "RecipeTrainer", "bf16_supported", "build",
            "get_recipe", "split_heldout"]
