@@ -26,6 +26,6 @@ from parry.defenses.training.recipes import RECIPES, Recipe, RecipeTrainer, buil
 
 __all__ = ["ARD", "FGSMRS", "HAT", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "CraftedObjective",
            "DefensiveDistillation", "EnsembleAT", "GradientRegularization", "JacobianRegularization",
-           "KnowledgeDistillationAT", "Objective", "OptimizerSpec", "Standard", "Trainer", "WeightPerturbation", "heldout_accuracy", "input_gradient_penalty",
-           "lr_factor", "FastPath", "RECIPES", "RandomCrop", "Recipe", "RecipeTrainer", "bf16_supported", "build",
-           "get_recipe", "split_heldout"]
+           "KnowledgeDistillationAT", "Objective", "OptimizerSpec", "Standard", "Trainer", "WeightPerturbation",
+           "heldout_accuracy", "input_gradient_penalty", "lr_factor", "FastPath", "RECIPES", "RandomCrop", "Recipe",
+           "RecipeTrainer", "bf16_supported", "build", "get_recipe", "split_heldout"]
