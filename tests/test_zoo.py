@@ -72,7 +72,11 @@ def tiny_classifier(dropout: bool = True) -> Classifier:
 
 # ----------------------------------------------------------------------------- architectures
 
-@pytest.mark.parametrize("arch", list(ARCHITECTURES))
+def test_every_architecture_but_the_ensemble_has_defaults():
+    assert set(ARCHITECTURES) - set(PARAMS) == {"logit-ensemble"}  # its members are required (test_logit_ensemble)
+
+
+@pytest.mark.parametrize("arch", list(PARAMS))
 def test_architecture_shapes_and_parameter_counts(arch):
     dataset, count = PARAMS[arch]
     clf = make_classifier(arch, dataset).eval()

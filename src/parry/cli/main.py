@@ -9,6 +9,7 @@ from .attack import attack
 from .audit import audit
 from .data import data
 from .demo import demo
+from .ensemble import ensemble
 from .evaluate import evaluate
 from .report import report
 from .runs import runs
@@ -21,5 +22,5 @@ def main() -> None:
     """Parry: attacks, defences and honest robustness evaluation for PyTorch classifiers."""
 
 
-for command in (data, train, attack, evaluate, audit, runs, report, demo):
+for command in (data, train, attack, evaluate, audit, runs, report, demo, ensemble):
     main.add_command(command)

@@ -24,6 +24,14 @@ def _lipschitz_mnist(**kwargs: Any) -> nn.Module:
     return lipschitz_mnist(**kwargs)
 
 
+def _logit_ensemble(**kwargs: Any) -> nn.Module:
+    """:class:`~parry.zoo.logit_ensemble.LogitEnsemble`, imported on use: it builds its members
+    through this registry."""
+    from parry.zoo.logit_ensemble import LogitEnsemble
+
+    return LogitEnsemble(**kwargs)
+
+
 ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "madry-mnist": MadryMNISTCNN,
     "lenet": LeNet,
@@ -31,6 +39,7 @@ ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
     "cifar-cnn": CifarCNN,
     "preact-resnet18": PreActResNet18,
     "lipschitz-mnist": _lipschitz_mnist,
+    "logit-ensemble": _logit_ensemble,
 }
 
 _MNIST = {"input_shape": (1, 28, 28), "num_classes": 10, "mean": None, "std": None}

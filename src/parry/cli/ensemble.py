@@ -1,0 +1,24 @@
+"""``parry ensemble``: combine checkpoints into one logit-averaging ensemble checkpoint."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+
+@click.command()
+@click.argument("checkpoints", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--out", required=True, type=click.Path(path_type=Path),
+              help="Checkpoint stem of the ensemble (writes STEM.safetensors and STEM.json).")
+def ensemble(checkpoints: tuple[Path, ...], out: Path) -> None:
+    """Combine CHECKPOINTS (at least two, of the same data set, input shape, classes and
+    normalisation) into one checkpoint whose logits are the mean of theirs; attack and audit it
+    like any other model (--model STEM). Its sidecar lists each member's path and SHA-256."""
+    from ..zoo.logit_ensemble import save_ensemble
+
+    try:
+        weights = save_ensemble(list(checkpoints), out)
+    except (ValueError, FileNotFoundError) as exc:
+        raise click.UsageError(str(exc)) from exc
+    click.echo(f"wrote {weights} (mean of {len(checkpoints)} members' logits)")

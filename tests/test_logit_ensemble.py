@@ -1,0 +1,78 @@
+"""The logit ensemble: the mean of its members' logits, saved and loaded as one checkpoint."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from click.testing import CliRunner
+
+from parry.cli import main
+from parry.zoo import load_checkpoint, make_classifier, save_checkpoint
+from parry.zoo.logit_ensemble import LogitEnsemble, save_ensemble
+
+
+def saved(tmp_path, name, arch="lenet", dataset="mnist", seed=0):
+    torch.manual_seed(seed)
+    clf = make_classifier(arch, dataset)
+    save_checkpoint(tmp_path / name, clf, architecture=arch, arch_kwargs={}, dataset=dataset,
+                    recipe={"name": name}, metrics={})
+    return clf.eval(), tmp_path / name
+
+
+def test_saved_ensemble_reloads_as_the_mean_of_its_members_logits(tmp_path):
+    (a, path_a), (b, path_b) = saved(tmp_path, "a", seed=1), saved(tmp_path, "b", "small-cnn", seed=2)
+    save_ensemble([path_a, path_b], tmp_path / "ens")
+    ensemble, meta = load_checkpoint(tmp_path / "ens")
+    x = torch.rand(5, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.allclose(ensemble(x), (a(x) + b(x)) / 2, atol=1e-6)
+    assert meta["architecture"] == "logit-ensemble" and meta["dataset"] == "mnist"
+    assert [m["architecture"] for m in meta["arch_kwargs"]["members"]] == ["lenet", "small-cnn"]
+    members = meta["recipe"]["ensemble_of"]
+    assert [m["recipe"] for m in members] == [{"name": "a"}, {"name": "b"}]
+    assert members[0]["sha256"] == json.loads((tmp_path / "a.json").read_text())["sha256"]
+
+
+def test_gradients_flow_through_every_member():
+    torch.manual_seed(0)
+    net = LogitEnsemble([{"architecture": "lenet", "arch_kwargs": {}}] * 2, in_channels=1, num_classes=10)
+    net(torch.rand(2, 1, 28, 28)).sum().backward()
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for m in net.members for p in m.parameters()
+               if p.ndim > 1)
+
+
+@pytest.mark.parametrize("members, match", [
+    ([{"architecture": "lenet", "arch_kwargs": {}}], "at least two"),
+    ("lenet", "at least two"),
+    ([{"architecture": "lenet"}, {"architecture": "lenet", "arch_kwargs": {}}], r"members\[0\]"),
+    ([{"architecture": "lenet", "arch_kwargs": {}}, {"architecture": "logit-ensemble", "arch_kwargs": {}}],
+     "cannot be a member"),
+    ([{"architecture": "lenet", "arch_kwargs": {}}, {"architecture": "nope", "arch_kwargs": {}}], "unknown name"),
+])
+def test_bad_members_are_refused(members, match):
+    with pytest.raises(ValueError, match=match):
+        LogitEnsemble(members, in_channels=1, num_classes=10)
+
+
+def test_members_must_share_data_set_and_classes(tmp_path):
+    _, mnist = saved(tmp_path, "m")
+    _, fashion = saved(tmp_path, "f", dataset="fashion-mnist")
+    _, cifar = saved(tmp_path, "c", "cifar-cnn", "cifar10")
+    with pytest.raises(ValueError, match="must share"):
+        save_ensemble([mnist, fashion], tmp_path / "x")
+    with pytest.raises(ValueError, match="must share"):
+        save_ensemble([mnist, cifar], tmp_path / "x")
+    with pytest.raises(ValueError, match="at least two"):
+        save_ensemble([mnist], tmp_path / "x")
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_cli_combines_checkpoints(tmp_path):
+    (_, a), (_, b) = saved(tmp_path, "a", seed=1), saved(tmp_path, "b", seed=2)
+    done = CliRunner().invoke(main, ["ensemble", str(a), str(b), "--out", str(tmp_path / "ens")])
+    assert done.exit_code == 0, done.output
+    assert load_checkpoint(tmp_path / "ens")[1]["architecture"] == "logit-ensemble"
+    refused = CliRunner().invoke(main, ["ensemble", str(a), "--out", str(tmp_path / "one")])
+    assert refused.exit_code != 0 and "at least two" in refused.output
