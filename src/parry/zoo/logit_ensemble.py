@@ -5,7 +5,8 @@ differentiable network, the ensemble gives every white-box attack the gradient o
 not of one member, which is how an ensemble defence must be evaluated (He, Wei, Chen, Carlini &
 Song, "Adversarial Example Defenses: Ensembles of Weak Defenses are not Strong", WOOT 2017).
 The members share the input normalisation, bounds and classes; :func:`save_ensemble` combines
-saved checkpoints into one checkpoint (architecture ``logit-ensemble``) that every command loads like any other.
+saved checkpoints into one checkpoint (architecture ``logit-ensemble``) that every command loads
+like any other.
 """
 
 from __future__ import annotations

@@ -209,10 +209,12 @@ class Recipe:
             WeightPerturbation.check_objective(OBJECTIVES[self.objective])
         if self.teacher is not None and self.objective not in TEACHER_OBJECTIVES:
             raise ValueError(f"teacher: the {self.objective} objective takes no teacher, got {self.teacher!r}")
-        names = self.teacher if isinstance(self.teacher, tuple) and self.objective in SEVERAL_TEACHERS else (self.teacher,)
-        if self.teacher is not None and not (names and all(isinstance(n, str) and n for n in names)):
-            raise ValueError(f"teacher: expected a recipe name{' or a tuple of them' * (self.objective in SEVERAL_TEACHERS)}"
-                             f", got {self.teacher!r}")
+        if self.teacher is not None:
+            several = self.objective in SEVERAL_TEACHERS
+            names = self.teacher if several and isinstance(self.teacher, tuple) else (self.teacher,)
+            if not names or not all(isinstance(n, str) and n for n in names):
+                raise ValueError(f"teacher: expected a recipe name{' or a tuple of them' if several else ''}, "
+                                 f"got {self.teacher!r}")
         if self.teacher is None and TEACHER_OBJECTIVES.get(self.objective):
             raise ValueError(f"teacher: the {self.objective} objective needs a teacher recipe")
         if self.teacher is None:
