@@ -7,6 +7,13 @@ Song, "Adversarial Example Defenses: Ensembles of Weak Defenses are not Strong",
 The members share the input normalisation, bounds and classes; :func:`save_ensemble` combines
 saved checkpoints into one checkpoint (architecture ``logit-ensemble``) that every command loads
 like any other.
+
+With ``flip=True`` the ensemble also averages over each member's logits on the left-right mirror
+image of the input: test-time transformation ensembling (Pérez, Alfarra, Jeanneret, Rueda,
+Thabet, Ghanem & Arbeláez, "Enhancing Adversarial Robustness via Test-time Transformation
+Ensembling", ICCV Workshops 2021), for models trained on mirrored images. The mirror is a fixed
+permutation of pixels, so the ensemble stays deterministic and differentiable: attacks get its
+exact gradient and nothing is hidden from them.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from torch import Tensor, nn
 
 #: Sidecar fields that every member of an ensemble must share.
 SHARED_FIELDS = ("dataset", "input_shape", "num_classes", "bounds", "mean", "std")
+_AT_LEAST = {False: "at least two", True: "with flip, at least one"}
 
 
 class LogitEnsemble(nn.Module):
@@ -28,16 +36,20 @@ class LogitEnsemble(nn.Module):
 
     Args:
         members: one ``{"architecture": name, "arch_kwargs": {...}}`` per member (at least two;
-            registry architectures other than ``logit-ensemble``).
+            registry architectures other than ``logit-ensemble``). With ``flip``, one is enough.
         in_channels, num_classes: passed to every member, as the registry does.
+        flip: also average each member's logits on the left-right mirror image (the last axis).
     """
 
-    def __init__(self, members: Sequence[Mapping[str, Any]], in_channels: int, num_classes: int) -> None:
+    def __init__(self, members: Sequence[Mapping[str, Any]], in_channels: int, num_classes: int,
+                 flip: bool = False) -> None:
         from parry.zoo.registry import build  # the registry lists this module's class
 
         super().__init__()
-        if isinstance(members, (str, Mapping)) or not isinstance(members, Sequence) or len(members) < 2:
-            raise ValueError(f"members: expected at least two member specifications, got {members!r}")
+        if not isinstance(flip, bool):
+            raise ValueError(f"flip: expected True or False, got {flip!r}")
+        if isinstance(members, (str, Mapping)) or not isinstance(members, Sequence) or len(members) < 2 - flip:
+            raise ValueError(f"members: expected {_AT_LEAST[flip]} member specifications, got {members!r}")
         nets = []
         for i, spec in enumerate(members):
             if not isinstance(spec, Mapping) or set(spec) != {"architecture", "arch_kwargs"}:
@@ -47,20 +59,23 @@ class LogitEnsemble(nn.Module):
             nets.append(build(spec["architecture"], **{"in_channels": in_channels, "num_classes": num_classes,
                                                        **spec["arch_kwargs"]}))
         self.members = nn.ModuleList(nets)
+        self.flip = flip
 
     def forward(self, x: Tensor) -> Tensor:
-        return torch.stack([member(x) for member in self.members]).mean(dim=0)
+        views = (x, x.flip(-1)) if self.flip else (x,)
+        return torch.stack([member(view) for member in self.members for view in views]).mean(dim=0)
 
 
-def save_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike) -> Path:
-    """Combine the checkpoints ``paths`` (at least two, with the same :data:`SHARED_FIELDS`) into
-    one ``logit-ensemble`` checkpoint at ``out``; its recipe lists each member's path, SHA-256
-    and recipe. Returns the weights path."""
+def save_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike, flip: bool = False) -> Path:
+    """Combine the checkpoints ``paths`` (at least two, or one with ``flip``; with the same
+    :data:`SHARED_FIELDS`) into one ``logit-ensemble`` checkpoint at ``out``; its recipe lists
+    each member's path, SHA-256 and recipe. With ``flip`` every member must have been trained on
+    mirrored images (its recipe's ``augment.flip``). Returns the weights path."""
     from parry.zoo.checkpoint import load_checkpoint, save_checkpoint
     from parry.zoo.registry import wrap
 
-    if isinstance(paths, (str, os.PathLike)) or len(paths) < 2:
-        raise ValueError(f"checkpoints: an ensemble needs at least two, got {paths!r}")
+    if isinstance(paths, (str, os.PathLike)) or len(paths) < 2 - flip:
+        raise ValueError(f"checkpoints: an ensemble needs {_AT_LEAST[flip]}, got {paths!r}")
     loaded = [load_checkpoint(p) for p in paths]
     first = loaded[0][1]
     for path, (_, meta) in zip(paths[1:], loaded[1:]):
@@ -68,13 +83,18 @@ def save_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike) ->
             if meta.get(key) != first.get(key):
                 raise ValueError(f"checkpoints: {path} has {key} {meta.get(key)!r} but {paths[0]} has "
                                  f"{first.get(key)!r}; an ensemble's members must share {', '.join(SHARED_FIELDS)}")
+    for path, (_, meta) in zip(paths, loaded):
+        if flip and not ((meta.get("recipe") or {}).get("augment") or {}).get("flip"):
+            raise ValueError(f"checkpoints: {path} was not trained on mirrored images (its recipe has no "
+                             "augment.flip); mirroring its inputs at test time would only cost accuracy")
     members = [{"architecture": meta["architecture"], "arch_kwargs": meta["arch_kwargs"]} for _, meta in loaded]
-    ensemble = wrap("logit-ensemble", {"members": members}, input_shape=first["input_shape"],
+    ensemble = wrap("logit-ensemble", {"members": members, "flip": flip}, input_shape=first["input_shape"],
                     num_classes=first["num_classes"], mean=first["mean"], std=first["std"],
                     bounds=tuple(first["bounds"]))
     for net, (member, _) in zip(ensemble.model.members, loaded):
         net.load_state_dict(member.model.state_dict())
     recipe = {"ensemble_of": [{"checkpoint": str(path), "sha256": meta["sha256"], "recipe": meta.get("recipe")}
-                              for path, (_, meta) in zip(paths, loaded)]}
-    return save_checkpoint(out, ensemble, architecture="logit-ensemble", arch_kwargs={"members": members},
+                              for path, (_, meta) in zip(paths, loaded)], "flip": flip}
+    return save_checkpoint(out, ensemble, architecture="logit-ensemble",
+                           arch_kwargs={"members": members, "flip": flip},
                            dataset=first.get("dataset"), recipe=recipe, metrics={})
