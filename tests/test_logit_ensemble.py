@@ -109,3 +109,10 @@ def test_cli_combines_checkpoints(tmp_path):
     assert refused.exit_code != 0 and "at least two" in refused.output
     refused = CliRunner().invoke(main, ["ensemble", str(a), "--flip", "--out", str(tmp_path / "one")])
     assert refused.exit_code != 0 and "not trained on mirrored images" in refused.output
+
+
+def test_train_does_not_offer_the_ensemble_as_an_architecture(tmp_path):
+    refused = CliRunner().invoke(main, ["train", "--arch", "logit-ensemble", "--dataset", "mnist",
+                                        "--out", str(tmp_path / "e")])
+    assert refused.exit_code != 0 and "Invalid value for '--arch'" in refused.output
+    assert not (tmp_path / "e.json").exists()

@@ -44,8 +44,9 @@ def _arch_options(ctx: click.Context, param: click.Parameter, values: tuple[str,
 @click.command("train")
 @click.option("--recipe", type=click.Choice(list(RECIPES)), default=None,
               help="Run a named robust-training recipe instead of plain --arch training.")
-@click.option("--arch", type=click.Choice(list(ARCHITECTURES)), default=None,
-              help="Architecture from the zoo (required without --recipe).")
+@click.option("--arch", type=click.Choice([a for a in ARCHITECTURES if a != "logit-ensemble"]), default=None,
+              help="Architecture from the zoo (required without --recipe; combine trained checkpoints "
+                   "into an ensemble with parry ensemble).")
 @click.option("--arch-option", multiple=True, metavar="KEY=VALUE", callback=_arch_options,
               help="An argument of the architecture (repeatable; VALUE is read as JSON, else as text), "
                    "e.g. --arch-option activation=silu or --arch-option drop=0.3; kept in the checkpoint.")
