@@ -67,6 +67,8 @@ def test_flip_ensemble_refuses_members_trained_without_mirrored_images(tmp_path)
         save_ensemble([mirrored, plain], tmp_path / "x", flip=True)
     with pytest.raises(ValueError, match="flip: expected True or False"):
         LogitEnsemble([{"architecture": "lenet", "arch_kwargs": {}}], in_channels=1, num_classes=10, flip="yes")
+    with pytest.raises(ValueError, match="flip: expected True or False"):
+        save_ensemble([mirrored], tmp_path / "x", flip=1)
     assert not (tmp_path / "x.json").exists()
 
 

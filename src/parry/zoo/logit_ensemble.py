@@ -28,7 +28,14 @@ from torch import Tensor, nn
 
 #: Sidecar fields that every member of an ensemble must share.
 SHARED_FIELDS = ("dataset", "input_shape", "num_classes", "bounds", "mean", "std")
-_AT_LEAST = {False: "at least two", True: "with flip, at least one"}
+
+
+def _fewest(flip: bool) -> tuple[int, str]:
+    """The fewest members an ensemble needs (one with ``flip``: its mirror image is a second view), and
+    how to say it."""
+    if not isinstance(flip, bool):
+        raise ValueError(f"flip: expected True or False, got {flip!r}")
+    return (1, "with flip, at least one") if flip else (2, "at least two")
 
 
 class LogitEnsemble(nn.Module):
@@ -46,10 +53,9 @@ class LogitEnsemble(nn.Module):
         from parry.zoo.registry import build  # the registry lists this module's class
 
         super().__init__()
-        if not isinstance(flip, bool):
-            raise ValueError(f"flip: expected True or False, got {flip!r}")
-        if isinstance(members, (str, Mapping)) or not isinstance(members, Sequence) or len(members) < 2 - flip:
-            raise ValueError(f"members: expected {_AT_LEAST[flip]} member specifications, got {members!r}")
+        fewest, words = _fewest(flip)
+        if isinstance(members, (str, Mapping)) or not isinstance(members, Sequence) or len(members) < fewest:
+            raise ValueError(f"members: expected {words} member specifications, got {members!r}")
         nets = []
         for i, spec in enumerate(members):
             if not isinstance(spec, Mapping) or set(spec) != {"architecture", "arch_kwargs"}:
@@ -74,8 +80,9 @@ def save_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike, fl
     from parry.zoo.checkpoint import load_checkpoint, save_checkpoint
     from parry.zoo.registry import wrap
 
-    if isinstance(paths, (str, os.PathLike)) or len(paths) < 2 - flip:
-        raise ValueError(f"checkpoints: an ensemble needs {_AT_LEAST[flip]}, got {paths!r}")
+    fewest, words = _fewest(flip)
+    if isinstance(paths, (str, os.PathLike)) or len(paths) < fewest:
+        raise ValueError(f"checkpoints: an ensemble needs {words}, got {paths!r}")
     loaded = [load_checkpoint(p) for p in paths]
     first = loaded[0][1]
     for path, (_, meta) in zip(paths[1:], loaded[1:]):
@@ -83,10 +90,11 @@ def save_ensemble(paths: Sequence[str | os.PathLike], out: str | os.PathLike, fl
             if meta.get(key) != first.get(key):
                 raise ValueError(f"checkpoints: {path} has {key} {meta.get(key)!r} but {paths[0]} has "
                                  f"{first.get(key)!r}; an ensemble's members must share {', '.join(SHARED_FIELDS)}")
-    for path, (_, meta) in zip(paths, loaded):
-        if flip and not ((meta.get("recipe") or {}).get("augment") or {}).get("flip"):
-            raise ValueError(f"checkpoints: {path} was not trained on mirrored images (its recipe has no "
-                             "augment.flip); mirroring its inputs at test time would only cost accuracy")
+    unmirrored = [path for path, (_, meta) in zip(paths, loaded)
+                  if not ((meta.get("recipe") or {}).get("augment") or {}).get("flip")]
+    if flip and unmirrored:
+        raise ValueError(f"checkpoints: {unmirrored[0]} was not trained on mirrored images (its recipe has no "
+                         "augment.flip); mirroring its inputs at test time would only cost accuracy")
     members = [{"architecture": meta["architecture"], "arch_kwargs": meta["arch_kwargs"]} for _, meta in loaded]
     ensemble = wrap("logit-ensemble", {"members": members, "flip": flip}, input_shape=first["input_shape"],
                     num_classes=first["num_classes"], mean=first["mean"], std=first["std"],
