@@ -24,7 +24,7 @@ def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
              "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd5-at-ema-madry-awp-flip",
-             "fashion-pgd5-at-ema-madry-awp2-flip", "fashion-kd-at-ema-madry-awp-flip",
+             "fashion-pgd5-at-ema-madry15-awp-flip", "fashion-pgd5-at-ema-madry-awp2-flip", "fashion-kd-at-ema-madry-awp-flip",
              "fashion-pgd-at-ema-madry-awp-sgd",
              "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry", "fashion-hat-madry-flip",
              "fashion-hat-madry-awp-sgd"}
@@ -57,6 +57,9 @@ def test_catalogue_has_the_documented_recipes():
     assert pgd5.objective_params == {"eps": 0.1, "steps": 5} and pgd5.make_objective().step_size == pytest.approx(0.05)
     assert dataclasses.replace(pgd5, name=flip.name, description=flip.description, epochs=flip.epochs,
                                objective_params=flip.objective_params) == flip
+    wide = RECIPES["fashion-pgd5-at-ema-madry15-awp-flip"]
+    assert wide.arch_kwargs == {"width": 1.5}
+    assert dataclasses.replace(wide, name=pgd5.name, description=pgd5.description, arch_kwargs={}) == pgd5
     awp2 = RECIPES["fashion-pgd5-at-ema-madry-awp2-flip"]
     assert awp2.awp == {"gamma": 1e-2, "start_epoch": 2} and awp2.minutes == 30
     assert dataclasses.replace(awp2, name=pgd5.name, description=pgd5.description, awp=pgd5.awp, minutes=60.0) == pgd5

@@ -107,6 +107,19 @@ def test_madry_cnn_with_silu_has_the_same_weights_and_another_function():
         build("madry-mnist", activation="gelu")
 
 
+def test_madry_cnn_width_multiplies_the_channels():
+    wide = build("madry-mnist", width=1.5)
+    convs = [m for m in wide.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.out_channels for c in convs] == [48, 96] and wide.classifier[1].in_features == 7 * 7 * 96
+    # 1*48*25+48 + 48*96*25+96 + 4704*1024+1024 + 1024*10+10
+    assert sum(p.numel() for p in wide.parameters()) == 4_944_714
+    assert wide(torch.rand(2, 1, 28, 28)).shape == (2, 10)
+    assert [c.out_channels for c in build("madry-mnist", width=1).modules() if isinstance(c, nn.Conv2d)] == [32, 64]
+    for bad in (0, 0.1, 9, "2", True, float("nan")):
+        with pytest.raises(ValueError, match="width: expected a number in"):
+            build("madry-mnist", width=bad)
+
+
 def test_registry_rejects_unknown_names_and_bad_shapes():
     with pytest.raises(ValueError, match="valid names: madry-mnist"):
         build("resnet-9000")
