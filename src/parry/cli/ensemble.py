@@ -25,4 +25,5 @@ def ensemble(checkpoints: tuple[Path, ...], out: Path, flip: bool) -> None:
     except (ValueError, FileNotFoundError) as exc:
         raise click.UsageError(str(exc)) from exc
     views = " and their mirror images" if flip else ""
-    click.echo(f"wrote {weights} (mean of {len(checkpoints)} members' logits on the inputs{views})")
+    whose = "1 member's logits" if len(checkpoints) == 1 else f"{len(checkpoints)} members' logits"
+    click.echo(f"wrote {weights} (mean of {whose} on the inputs{views})")
