@@ -102,7 +102,8 @@ def test_cli_combines_checkpoints(tmp_path):
     (_, a), (_, b) = saved(tmp_path, "a", seed=1), saved(tmp_path, "b", seed=2)
     _, mirrored = saved(tmp_path, "m", flip=True)
     done = CliRunner().invoke(main, ["ensemble", str(mirrored), "--flip", "--out", str(tmp_path / "tte")])
-    assert done.exit_code == 0 and "mean of 1 member's logits" in done.output and "mirror images" in done.output
+    assert done.exit_code == 0, done.output
+    assert "mean of 1 member's logits" in done.output and "mirror images" in done.output
     assert load_checkpoint(tmp_path / "tte")[1]["arch_kwargs"]["flip"] is True
     done = CliRunner().invoke(main, ["ensemble", str(a), str(b), "--out", str(tmp_path / "ens")])
     assert done.exit_code == 0 and "mean of 2 members' logits" in done.output, done.output

@@ -24,7 +24,8 @@ def test_catalogue_has_the_documented_recipes():
     extra = {"mnist-lipschitz-r158", "cifar10-jpeg-standard", "cifar10-jpeg-pgd-at", "cifar10-jpeg-pgd7-at",
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
              "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd5-at-ema-madry-awp-flip",
-             "fashion-pgd5-at-ema-madry15-awp-flip", "fashion-pgd5-at-ema-madry-awp2-flip", "fashion-kd-at-ema-madry-awp-flip",
+             "fashion-pgd5-at-ema-madry15-awp-flip", "fashion-pgd5-at-ema-madry-awp2-flip",
+             "fashion-kd-at-ema-madry-awp-flip",
              "fashion-pgd-at-ema-madry-awp-sgd",
              "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry", "fashion-hat-madry-flip",
              "fashion-hat-madry-awp-sgd"}
