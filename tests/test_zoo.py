@@ -329,7 +329,7 @@ def test_cli_train_rejects_bad_options():
 
 @pytest.mark.parametrize("options, word", [
     (["activation=silu", "activation=relu"], "given twice"), (["silu"], "KEY=VALUE"), (["1x=2"], "KEY=VALUE"),
-    (["width=2"], "rejects"), (["activation=tanh"], "activation")])
+    (["depth=2"], "rejects"), (["activation=tanh"], "activation"), (["width=0"], "width: expected a number")])
 def test_cli_train_rejects_bad_arch_options(options, word):
     args = ["--arch", "madry-mnist", "--no-progress"] + [a for o in options for a in ("--arch-option", o)]
     result = CliRunner().invoke(train, args)
