@@ -25,7 +25,7 @@ def test_catalogue_has_the_documented_recipes():
              "fashion-pgd-at-ema-madry", "fashion-pgd-at-ema-madry-crop", "fashion-pgd-at-ema-madry-awp",
              "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd5-at-ema-madry-awp-flip",
              "fashion-pgd5-at-ema-madry15-awp-flip", "fashion-pgd5-at-ema-madry-awp2-flip",
-             "fashion-kd-at-ema-madry-awp-flip",
+             "fashion-kd-at-ema-madry-awp-flip", "fashion-mixed20-at-ema-madry-awp-flip",
              "fashion-pgd-at-ema-madry-awp-sgd",
              "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry", "fashion-hat-madry-flip",
              "fashion-hat-madry-awp-sgd"}
@@ -69,6 +69,10 @@ def test_catalogue_has_the_documented_recipes():
     assert kd.objective_params == {"eps": 0.1, "steps": 5, "temperature": 2.0, "weights": (0.6, 0.1)}
     assert dataclasses.replace(kd, name=pgd5.name, description=pgd5.description, objective="pgd-at", teacher=None,
                                objective_params=pgd5.objective_params, minutes=60.0) == pgd5
+    mixed = RECIPES["fashion-mixed20-at-ema-madry-awp-flip"]
+    assert mixed.objective == "mixed-at" and mixed.objective_params == {**pgd5.objective_params, "clean_weight": 0.2}
+    assert dataclasses.replace(mixed, name=pgd5.name, description=pgd5.description, objective="pgd-at",
+                               objective_params=pgd5.objective_params) == pgd5
     sgd = RECIPES["fashion-pgd-at-ema-madry-awp-sgd"]
     assert sgd.optimizer == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
     assert dataclasses.replace(sgd, name=awp.name, description=awp.description, optimizer=awp.optimizer,

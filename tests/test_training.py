@@ -7,6 +7,7 @@ class) with a few optimiser steps, on the CPU.
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 
 from parry.attacks import APGD, PGD
 from parry.data.dataset import ArrayDataset
-from parry.defenses.training import (FGSMRS, MART, PGDAT, TRADES, OptimizerSpec, Standard, Trainer,
+from parry.defenses.training import (FGSMRS, MART, PGDAT, TRADES, MixedPGDAT, OptimizerSpec, Standard, Trainer,
                                      heldout_accuracy, lr_factor)
 from parry.zoo import load_checkpoint, make_classifier
 
@@ -39,6 +40,7 @@ def lenet(seed: int = 0):
 OBJECTIVES = {
     "standard": lambda: Standard(),
     "pgd-at": lambda: PGDAT(0.1, steps=3),
+    "mixed-at": lambda: MixedPGDAT(0.1, steps=3, clean_weight=0.25),
     "fgsm-rs": lambda: FGSMRS(0.1),
     "trades": lambda: TRADES(0.1, steps=3, beta=1.0),
     "mart": lambda: MART(0.1, steps=3, beta=1.0),
@@ -112,6 +114,23 @@ def test_params_describe_the_objective():
     assert FGSMRS(0.3).step_size == pytest.approx(0.375)
     assert PGDAT(0.3, steps=10).step_size == pytest.approx(0.075)
     json.dumps(MART(8 / 255).params())
+
+
+def test_mixed_at_weighs_the_clean_and_the_adversarial_cross_entropy(train_set):
+    """(1 - w) CE(f(x'), y) + w CE(f(x), y) on PGD-AT's examples, which stay in the eps-ball."""
+    model = lenet().train()
+    x, y = train_set.subset(range(16)).tensors()
+    mixed = MixedPGDAT(0.1, steps=3, clean_weight=0.25)
+    x_adv = mixed.craft(model, x, y, torch.Generator().manual_seed(0))
+    assert (x_adv - x).abs().max() <= 0.1 + 1e-6 and not torch.equal(x_adv, x)
+    with torch.no_grad():
+        loss, stats = mixed.loss_on(model, x, y, x_adv)
+        adversarial, clean = F.cross_entropy(model(x_adv), y), F.cross_entropy(model(x), y)
+    assert float(clean) < float(adversarial)
+    assert float(loss) == pytest.approx(float(0.75 * adversarial + 0.25 * clean), rel=1e-6)
+    assert float(stats["clean_loss"]) == pytest.approx(float(clean), rel=1e-6)
+    assert mixed.params() == {"name": "mixed-at", "eps": 0.1, "norm": "linf", "steps": 3, "alpha": None,
+                              "random_start": True, "clean_weight": 0.25}
 
 
 # --------------------------------------------------------------------------------- Trainer
@@ -270,6 +289,7 @@ def test_lr_schedules():
     (lambda: PGDAT(0.1, steps=0), "steps"),
     (lambda: PGDAT(0.1, alpha=0.0), "alpha"),
     (lambda: PGDAT(0.1, random_start="yes"), "random_start"),
+    *((lambda w=w: MixedPGDAT(0.1, clean_weight=w), "clean_weight") for w in (0, 1.0, -0.1, True, "0.1", math.nan)),
     (lambda: TRADES(0.1, beta=-1.0), "beta"),
     (lambda: MART(0.1, beta=float("nan")), "beta"),
     (lambda: OptimizerSpec("rmsprop"), "optimizer"),

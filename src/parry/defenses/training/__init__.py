@@ -15,6 +15,7 @@ from parry.defenses.training.heldout import heldout_accuracy
 from parry.defenses.training.jacobian_reg import JacobianRegularization
 from parry.defenses.training.kd_at import KnowledgeDistillationAT
 from parry.defenses.training.mart import MART
+from parry.defenses.training.mixed_at import MixedPGDAT
 from parry.defenses.training.objective import AdversarialObjective, CraftedObjective, Objective
 from parry.defenses.training.optim import SCHEDULES, OptimizerSpec, lr_factor
 from parry.defenses.training.pgd_at import PGDAT
@@ -26,6 +27,6 @@ from parry.defenses.training.recipes import RECIPES, Recipe, RecipeTrainer, buil
 
 __all__ = ["ARD", "FGSMRS", "HAT", "MART", "PGDAT", "SCHEDULES", "TRADES", "AdversarialObjective", "CraftedObjective",
            "DefensiveDistillation", "EnsembleAT", "GradientRegularization", "JacobianRegularization",
-           "KnowledgeDistillationAT", "Objective", "OptimizerSpec", "Standard", "Trainer", "WeightPerturbation",
-           "heldout_accuracy", "input_gradient_penalty", "lr_factor", "FastPath", "RECIPES", "RandomCrop", "Recipe",
-           "RecipeTrainer", "bf16_supported", "build", "get_recipe", "split_heldout"]
+           "KnowledgeDistillationAT", "MixedPGDAT", "Objective", "OptimizerSpec", "Standard", "Trainer",
+           "WeightPerturbation", "heldout_accuracy", "input_gradient_penalty", "lr_factor", "FastPath", "RECIPES",
+           "RandomCrop", "Recipe", "RecipeTrainer", "bf16_supported", "build", "get_recipe", "split_heldout"]
