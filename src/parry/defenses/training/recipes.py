@@ -54,9 +54,10 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
   robust teacher, ``pgd5-at-ema-madry-awp2-flip``, and 0.1 for a standard one,
   ``fashion-standard``) against the same overfitting, 28 minutes: 60 with the teachers' training.
 - ``mixed20-at-ema-madry-awp-flip`` (Fashion-MNIST only): ``pgd5-at-ema-madry-awp-flip`` with
-  0.2 of the loss on the clean images (``MixedPGDAT``;
-  Goodfellow et al. 2015, Kurakin et al. 2017), some robust accuracy for clean accuracy: the
-  flips run's robust half has a margin, its clean half lacks half a point.
+  0.2 of the loss on the clean images (``MixedPGDAT``; Goodfellow et al. 2015, Kurakin et al.
+  2017), some robust accuracy for clean accuracy: the flips run's robust half has a margin, its
+  clean half lacks half a point (in ``docs/results.md``, stop 33: the clean half met, 2 points
+  lost under AutoAttack).
 - ``pgd-at-ema-madry-awp-sgd`` (Fashion-MNIST only): the same with SGD (momentum 0.9, weight
   decay 5e-4, one-cycle to 0.05) instead of Adam without weight decay: the optimiser of Wu et
   al.'s AWP runs, and Pang et al. (ICLR 2021) found weight decay to matter much in adversarial
