@@ -26,7 +26,7 @@ def test_catalogue_has_the_documented_recipes():
              "fashion-pgd-at-ema-madry-awp-flip", "fashion-pgd5-at-ema-madry-awp-flip",
              "fashion-pgd5-at-ema-madry15-awp-flip", "fashion-pgd5-at-ema-madry-awp2-flip",
              "fashion-kd-at-ema-madry-awp-flip", "fashion-mixed20-at-ema-madry-awp-flip",
-             "fashion-pgd-at-ema-madry-awp-sgd",
+             "fashion-pgd-at-ema-madry-awp-sgd", "fashion-pgd5-at-ema-madry-awp-sgd-flip",
              "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry", "fashion-hat-madry-flip",
              "fashion-hat-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
@@ -77,6 +77,10 @@ def test_catalogue_has_the_documented_recipes():
     assert sgd.optimizer == {"name": "sgd", "lr": 0.05, "momentum": 0.9, "weight_decay": 5e-4}
     assert dataclasses.replace(sgd, name=awp.name, description=awp.description, optimizer=awp.optimizer,
                                schedule=awp.schedule) == awp
+    sgd_flip = RECIPES["fashion-pgd5-at-ema-madry-awp-sgd-flip"]
+    assert dataclasses.replace(sgd_flip, name=pgd5.name, description=pgd5.description, optimizer=pgd5.optimizer,
+                               schedule=pgd5.schedule) == pgd5
+    assert (sgd_flip.optimizer, sgd_flip.schedule) == (sgd.optimizer, sgd.schedule)
     silu = RECIPES["fashion-pgd-at-ema-madry-awp-silu"]
     assert dataclasses.replace(silu, name=awp.name, description=awp.description, arch_kwargs={}) == awp
     assert silu.arch_kwargs == {"activation": "silu"}
