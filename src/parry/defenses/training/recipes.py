@@ -64,7 +64,8 @@ Fashion-MNIST (Linf 0.1, prefix ``fashion-``), the same set of defences, side by
   training.
 - ``pgd5-at-ema-madry-awp-sgd-flip`` (Fashion-MNIST only): ``pgd5-at-ema-madry-awp-flip`` with
   the SGD and weight decay of ``pgd-at-ema-madry-awp-sgd``: the flips and SGD each came closest
-  to the robust half (80.1 % and 80.0 % under AutoAttack), never tried together.
+  to the robust half (80.1 % and 80.0 % under AutoAttack), never tried together (in
+  ``docs/results.md``, stop 34: 86.39 % clean and 80.0 %, stop 20's SGD row again).
 - ``hat-madry`` (Fashion-MNIST only): ``pgd-at-ema-madry`` with the HAT objective (Rade &
   Moosavi-Dezfooli, ICLR 2022: TRADES plus helper examples at twice the adversarial
   perturbation, labelled by the undefended ``fashion-standard``; beta 2.5, gamma 0.5), which the
