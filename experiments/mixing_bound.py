@@ -79,9 +79,11 @@ def main() -> None:
     parser.add_argument("--robust", type=Path, required=True, help="R's checkpoint, as evaluated (e.g. .../best)")
     parser.add_argument("--standard", type=Path, required=True, help="S's checkpoint")
     parser.add_argument("--attack", default="autoattack-standard")
-    parser.add_argument("--weights", type=lambda t: _fractions(t, "--weights", 0.5, 1.0), default="0.6,0.7,0.8,0.9,0.95",
+    parser.add_argument("--weights", type=lambda t: _fractions(t, "--weights", 0.5, 1.0),
+                        default="0.6,0.7,0.8,0.9,0.95",
                         help="weights a of R, each in (0.5, 1]: at 0.5 or less no point survives the bound")
-    parser.add_argument("--temperatures", type=lambda t: _fractions(t, "--temperatures", 0.0, 100.0), default="1,2,4,8")
+    parser.add_argument("--temperatures", type=lambda t: _fractions(t, "--temperatures", 0.0, 100.0),
+                        default="1,2,4,8")
     parser.add_argument("--mirror", default=None, help="data mirror, e.g. file:///work/shared/data")
     args = parser.parse_args()
     robust, meta = load_checkpoint(args.robust)

@@ -21,7 +21,8 @@ _spec.loader.exec_module(mixing_bound)
 
 def _logits(n: int = 200, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     g = torch.Generator().manual_seed(seed)
-    return torch.randn(n, 10, generator=g) * 3, torch.randn(n, 10, generator=g) * 3, torch.randint(0, 10, (n,), generator=g)
+    z_robust, z_standard = torch.randn(n, 10, generator=g) * 3, torch.randn(n, 10, generator=g) * 3
+    return z_robust, z_standard, torch.randint(0, 10, (n,), generator=g)
 
 
 def test_mix_is_a_distribution_and_follows_its_weight():
