@@ -62,7 +62,7 @@ def _run(*args: str) -> subprocess.CompletedProcess:
     ("--weights", "0.9,1.2", "--weights: every value must lie in (0.5, 1]"),
     ("--temperatures", "0", "--temperatures: every value must lie in (0, 100]"),
 ])
-def test_refuses_bad_arguments(tmp_path, flag, value, message):
+def test_refuses_bad_arguments(flag, value, message):
     result = _run("--store", "s", "--robust", "r", "--standard", "s", flag, value)
     assert result.returncode == 2 and message in result.stderr
 
