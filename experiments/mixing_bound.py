@@ -20,13 +20,13 @@ temperature s:
 from __future__ import annotations
 
 import argparse
-import math
 from pathlib import Path
 
 import torch
 from torch import Tensor
 
 from parry.attacks.gradient.apgd import APGD
+from parry.attacks.losses import margin_loss
 from parry.classifier import Classifier
 from parry.data import load
 from parry.evaluate import ResultsStore
@@ -34,9 +34,8 @@ from parry.zoo import load_checkpoint
 
 
 def logit_margin(logits: Tensor, y: Tensor) -> Tensor:
-    """z_y - max_{j != y} z_j per row."""
-    others = logits.scatter(1, y[:, None], -math.inf)
-    return logits.gather(1, y[:, None]).squeeze(1) - others.max(dim=1).values
+    """z_y - max_{j != y} z_j per row (the negated margin loss)."""
+    return -margin_loss(logits, y)
 
 
 def mixed_probs(robust_logits: Tensor, standard_logits: Tensor, weight: float, temperature: float) -> Tensor:
