@@ -1,4 +1,4 @@
-"""What mixing a robust classifier with an undefended one could buy: clean accuracy, and a bound on robustness.
+"""What mixing a robust classifier with an undefended one could buy: clean accuracy, and robustness at best.
 
     .venv/bin/python experiments/mixing_bound.py --store runs/s34/fashion.sqlite \\
         --robust runs/s34/fashion-pgd5-at-ema-madry-awp-sgd-flip/best --standard runs/s32/fashion-standard/best
@@ -10,11 +10,12 @@ is built and attacked, this script tells whether it can pay on a given pair, for
 temperature s:
 
 - clean accuracy of the mix, exactly, on the whole test set;
-- an upper bound on its robust accuracy on the points where the store holds R's AutoAttack
-  outcomes. The attacker is granted full control of S, so S puts all its mass on R's strongest
-  wrong class. R is moved to the lowest logit margin found by APGD-margin and APGD-CE (100 steps
-  each, no early stop, seed 0). A point counts when it survived AutoAttack on R and
-  a * (p_y - max_j p_j) > 1 - a there. A stronger attack on the mix can only lower the figure.
+- its robust accuracy on the points where the store holds R's AutoAttack outcomes, against an
+  attacker who controls S fully (S undefended: it can be driven to any class), so that S puts all
+  its mass on R's strongest wrong class, and moves R to the lowest logit margin that APGD-margin
+  and APGD-CE find (100 steps each, no early stop, seed 0). A point counts when it survived
+  AutoAttack on R and a * (p_y - max_j p_j) > 1 - a there. A stronger attack on R can only lower
+  the figure; an S that cannot be driven that far at the same point would raise it.
 """
 
 from __future__ import annotations
@@ -107,7 +108,7 @@ def main() -> None:
           f"points {args.attack} {100 * held.float().mean():.1f} %, margin > 0 at the lowest-margin point "
           f"{100 * (logit_margin(worst, y[points]) > 0).float().mean():.1f} % ({outcome.norm} eps {outcome.eps:g})")
     print(f"S {args.standard}: clean {100 * (z_standard.argmax(1) == y).float().mean():.2f} %")
-    print("| a | s | clean | robust, at most |\n|---|---|---|---|")
+    print("| a | s | clean | robust, S controlled |\n|---|---|---|---|")
     for temperature in args.temperatures:
         for weight in args.weights:
             clean = (mixed_probs(z_robust, z_standard, weight, temperature).argmax(1) == y).float().mean()
