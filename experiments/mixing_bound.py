@@ -55,7 +55,7 @@ def lowest_margin_logits(model: Classifier, x: Tensor, y: Tensor, eps: float, no
     """R's logits at the lowest-margin point APGD-margin and APGD-CE find (100 steps each, no early stop)."""
     worst = None
     for loss in ("margin", "ce"):
-        adv = APGD(eps, norm, steps=100, loss=loss, early_stop=False, seed=0)(model, x, y).adv
+        adv = APGD(eps, norm, steps=100, loss=loss, seed=0).generate(model, x, y)  # full budget, no early stop
         with torch.no_grad():
             logits = torch.cat([model(batch) for batch in adv.split(500)]).float()
         if worst is None:
