@@ -27,8 +27,8 @@ def test_catalogue_has_the_documented_recipes():
              "fashion-pgd5-at-ema-madry15-awp-flip", "fashion-pgd5-at-ema-madry-awp2-flip",
              "fashion-kd-at-ema-madry-awp-flip", "fashion-mixed20-at-ema-madry-awp-flip",
              "fashion-pgd-at-ema-madry-awp-sgd", "fashion-pgd5-at-ema-madry-awp-sgd-flip",
-             "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry", "fashion-hat-madry-flip",
-             "fashion-hat-madry-awp-sgd"}
+             "fashion-trades5-ema-madry-awp-flip", "fashion-pgd-at-ema-madry-awp-silu", "fashion-hat-madry",
+             "fashion-hat-madry-flip", "fashion-hat-madry-awp-sgd"}
     assert {f"{p}-{d}" for p in ("mnist", "fashion") for d in DEFENCES} | extra == set(RECIPES)
     pgd = RECIPES["mnist-pgd-at"]
     assert pgd.objective_params == {"eps": 0.3, "steps": 10} and pgd.eps_ramp_epochs > 0
@@ -81,6 +81,10 @@ def test_catalogue_has_the_documented_recipes():
     assert dataclasses.replace(sgd_flip, name=pgd5.name, description=pgd5.description, optimizer=pgd5.optimizer,
                                schedule=pgd5.schedule) == pgd5
     assert (sgd_flip.optimizer, sgd_flip.schedule) == (sgd.optimizer, sgd.schedule)
+    trades = RECIPES["fashion-trades5-ema-madry-awp-flip"]
+    assert trades.make_objective().beta == 3.0 and trades.make_objective().step_size == pytest.approx(0.05)
+    assert dataclasses.replace(trades, name=pgd5.name, description=pgd5.description, objective="pgd-at",
+                               objective_params=pgd5.objective_params) == pgd5
     silu = RECIPES["fashion-pgd-at-ema-madry-awp-silu"]
     assert dataclasses.replace(silu, name=awp.name, description=awp.description, arch_kwargs={}) == awp
     assert silu.arch_kwargs == {"activation": "silu"}
