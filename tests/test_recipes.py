@@ -82,7 +82,8 @@ def test_catalogue_has_the_documented_recipes():
                                schedule=pgd5.schedule) == pgd5
     assert (sgd_flip.optimizer, sgd_flip.schedule) == (sgd.optimizer, sgd.schedule)
     trades = RECIPES["fashion-trades5-ema-madry-awp-flip"]
-    assert trades.make_objective().beta == 3.0 and trades.make_objective().step_size == pytest.approx(0.05)
+    trades_objective = trades.make_objective()
+    assert trades_objective.beta == 3.0 and trades_objective.step_size == pytest.approx(0.05)
     assert dataclasses.replace(trades, name=pgd5.name, description=pgd5.description, objective="pgd-at",
                                objective_params=pgd5.objective_params) == pgd5
     silu = RECIPES["fashion-pgd-at-ema-madry-awp-silu"]
