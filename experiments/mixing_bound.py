@@ -1,4 +1,4 @@
-"""What mixing a robust classifier with an undefended one could buy: clean accuracy, and robustness at best.
+"""What mixing a robust classifier with an undefended one could buy: clean and robust accuracy.
 
     .venv/bin/python experiments/mixing_bound.py --store runs/s34/fashion.sqlite \\
         --robust runs/s34/fashion-pgd5-at-ema-madry-awp-sgd-flip/best --standard runs/s32/fashion-standard/best
@@ -51,13 +51,18 @@ def survives_any_standard(robust_logits: Tensor, y: Tensor, weight: float, tempe
     return weight * logit_margin(probs, y) > 1 - weight
 
 
+def batched_logits(model: Classifier, x: Tensor, batch_size: int) -> Tensor:
+    """The model's fp32 logits on ``x``, ``batch_size`` inputs at a time, without gradients."""
+    with torch.no_grad():
+        return torch.cat([model(batch) for batch in x.split(batch_size)]).float()
+
+
 def lowest_margin_logits(model: Classifier, x: Tensor, y: Tensor, eps: float, norm: str) -> Tensor:
     """R's logits at the lowest-margin point APGD-margin and APGD-CE find (100 steps each, no early stop)."""
     worst = None
     for loss in ("margin", "ce"):
         adv = APGD(eps, norm, steps=100, loss=loss, seed=0).generate(model, x, y)  # full budget, no early stop
-        with torch.no_grad():
-            logits = torch.cat([model(batch) for batch in adv.split(500)]).float()
+        logits = batched_logits(model, adv, 500)
         if worst is None:
             worst = logits
         else:
@@ -98,9 +103,7 @@ def main() -> None:
     outcome = series[0]
     test = load(meta["dataset"], "test", mirror=args.mirror)
     x, y = test.tensors()
-    with torch.no_grad():
-        z_robust = torch.cat([robust(batch) for batch in x.split(1000)]).float()
-        z_standard = torch.cat([standard(batch) for batch in x.split(1000)]).float()
+    z_robust, z_standard = batched_logits(robust, x, 1000), batched_logits(standard, x, 1000)
     points = outcome.test_index.long()
     worst = lowest_margin_logits(robust, x[points], y[points], outcome.eps, outcome.norm)
     held = outcome.robust.bool()

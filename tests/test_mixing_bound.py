@@ -1,4 +1,4 @@
-"""experiments/mixing_bound.py: the mix and its robustness bound behave as stated, bad input is refused."""
+"""experiments/mixing_bound.py: the mix and its survival criterion behave as stated, bad input is refused."""
 
 from __future__ import annotations
 

@@ -423,7 +423,7 @@ RECIPES: dict[str, Recipe] = {r.name: r for r in (
                         "fashion-pgd-at-ema-madry-awp-sgd (momentum 0.9, weight decay 5e-4, one-cycle to 0.05): the "
                         "two changes that each came closest to the robust half, together."),
     dataclasses.replace(_FASHION_PGD5, name="fashion-trades5-ema-madry-awp-flip", objective="trades",
-                        objective_params={"eps": 0.1, "steps": 5, "beta": 3.0},
+                        objective_params={**_FASHION_PGD5.objective_params, "beta": 3.0},
                         description="fashion-pgd5-at-ema-madry-awp-flip with TRADES (Zhang et al. 2019; beta 3, 5 "
                         "KL-ascent steps of 0.05) in place of PGD-AT: TRADES with AWP is Wu et al.'s (2020) strongest "
                         "row; beta 3, half the CIFAR-10 value, for the clean half of the target."),
