@@ -36,8 +36,8 @@ SETS = {"mnist": ("mnist", 0.3), "fashion": ("fashion-mnist", 0.1), "cifar10-jpe
 ROWS = ("standard", "pgd-at", "pgd-at-ema", "pgd-at-ema-madry", "pgd-at-ema-madry-crop", "pgd-at-ema-madry-awp",
         "pgd-at-ema-madry-awp-flip", "pgd5-at-ema-madry-awp-flip", "pgd5-at-ema-madry15-awp-flip",
         "pgd5-at-ema-madry-awp2-flip", "kd-at-ema-madry-awp-flip", "mixed20-at-ema-madry-awp-flip",
-        "pgd-at-ema-madry-awp-sgd", "pgd5-at-ema-madry-awp-sgd-flip", "trades5-ema-madry-awp-flip",
-        "pgd-at-ema-madry-awp-silu", "hat-madry", "hat-madry-flip", "hat-madry-awp-sgd",
+        "pgd-at-ema-madry-awp-sgd", "pgd5-at-ema-madry-awp-sgd-flip", "pgd5-at-ema-madry-awp-adamw-flip",
+        "trades5-ema-madry-awp-flip", "pgd-at-ema-madry-awp-silu", "hat-madry", "hat-madry-flip", "hat-madry-awp-sgd",
         "pgd7-at", "fgsm-rs", "trades", "mart", "gradient-reg", "gradient-reg-lipschitz", "lipschitz", "lipschitz-r158",
         "distillation-teacher", "distillation", "ard", "pgd-at-lenet")
 OUT = REPO / "runs" / "results"  # --out

@@ -282,6 +282,22 @@ def test_lr_schedules():
     assert lr_factor("constant", 0.7) == 1.0
 
 
+def test_adamw_decays_the_weights_apart_from_the_adam_update():
+    """With a zero loss gradient AdamW shrinks each weight by exactly lr * weight_decay per step
+    (Loshchilov & Hutter 2019), while Adam's coupled decay is rescaled into a step of about lr."""
+    weights = {}
+    for name in ("adamw", "adam"):
+        w = torch.nn.Parameter(torch.full((3,), 2.0))
+        opt = OptimizerSpec(name, lr=0.1, weight_decay=0.01).build([w])
+        for _ in range(3):
+            opt.zero_grad()
+            (w * 0.0).sum().backward()
+            opt.step()
+        weights[name] = w.detach()
+    assert torch.allclose(weights["adamw"], torch.full((3,), 2.0 * (1 - 0.1 * 0.01) ** 3))
+    assert torch.allclose(weights["adam"], torch.full((3,), 1.7), atol=0.01)
+
+
 @pytest.mark.parametrize("make, match", [
     (lambda: PGDAT(0.0), "eps"),
     (lambda: PGDAT(-0.1), "eps"),

@@ -6,6 +6,11 @@ wall-clock budget), so a time budget stretches the same schedule over the time a
 - ``constant``; ``cosine``: 0.5 (1 + cos(pi p)) (Loshchilov & Hutter, "SGDR", ICLR 2017);
 - ``step``: x0.1 at 50 % and 75 % (He et al. 2016; Madry et al. 2018);
 - ``one-cycle``: linear 0 -> lr at 40 %, then -> 0 (the cyclic rate of Wong et al., ICLR 2020).
+
+Optimisers: ``sgd`` (weight decay as an L2 term in the gradient), ``adam`` (likewise: Adam then
+rescales the decay with the gradient), and ``adamw``, Adam with decoupled weight decay: each step
+shrinks the weights by ``lr * weight_decay`` apart from the Adam update (Loshchilov & Hutter,
+"Decoupled Weight Decay Regularization", ICLR 2019).
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ import torch
 
 from parry.validation import check_nonneg_float, check_positive_float
 
-OPTIMIZERS = ("sgd", "adam")
+OPTIMIZERS = ("sgd", "adam", "adamw")
 SCHEDULES = ("constant", "cosine", "step", "one-cycle")
 
 
@@ -64,6 +69,8 @@ class OptimizerSpec:
         if self.name == "sgd":
             return torch.optim.SGD(params, lr=self.lr, momentum=self.momentum, weight_decay=self.weight_decay,
                                    nesterov=self.nesterov)
+        if self.name == "adamw":
+            return torch.optim.AdamW(params, lr=self.lr, weight_decay=self.weight_decay)
         return torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
 
     def params(self) -> dict[str, Any]:
