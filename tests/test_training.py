@@ -309,6 +309,7 @@ def test_adamw_decays_the_weights_apart_from_the_adam_update():
     (lambda: TRADES(0.1, beta=-1.0), "beta"),
     (lambda: MART(0.1, beta=float("nan")), "beta"),
     (lambda: OptimizerSpec("rmsprop"), "optimizer"),
+    (lambda: OptimizerSpec("adamw", weight_decay=-0.01), "weight_decay"),
     (lambda: OptimizerSpec(lr=0.0), "lr"),
     (lambda: OptimizerSpec(momentum=1.0), "momentum"),
     (lambda: Trainer(torch.nn.Linear(2, 2), Standard()), "model"),
